@@ -1,0 +1,1 @@
+"""Routing over real OSM road networks: import, engine, routes, nearest sites, isochrones."""

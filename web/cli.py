@@ -1,0 +1,26 @@
+"""The ``daofu`` command: every package contributes its sub-commands here."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from geo.cli import console, data_app, db_app
+from geo.settings import get_settings
+
+app = typer.Typer(help="导服 daofu: government service map and route planner.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(data_app, name="data")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="default: DAOFU_HOST or 127.0.0.1"),
+    port: int = typer.Option(None, help="default: DAOFU_PORT or 8000"),
+) -> None:
+    """Serve the web app and API."""
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    console.print(f"[bold green]daofu serving at http://{host}:{port}/[/bold green]  (API docs: /docs)")
+    uvicorn.run("web.app:app", host=host, port=port, log_level="info")
