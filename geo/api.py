@@ -27,7 +27,9 @@ router = APIRouter(prefix="/api", tags=["store 数据"])
 SessionDep = Annotated[Session, Depends(request_session)]
 CrsParam = Annotated[
     CRS,
-    Query(description="坐标系 of input points and of the answer: wgs84 (default), gcj02 (AMap), bd09 (Baidu)"),
+    Query(
+        description="坐标系 of input points and answer: wgs84 (default), gcj02 (AMap), bd09 (Baidu)"
+    ),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size (max 1000)")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
@@ -39,7 +41,9 @@ def parse_lonlat(text: str, field: str, crs: CRS = CRS.wgs84) -> service.LonLat:
     try:
         lon, lat = (float(p) for p in parts)
     except ValueError:
-        raise InvalidInput(field, f"'{text}' is not 'lon,lat' (two numbers, longitude first)") from None
+        raise InvalidInput(
+            field, f"'{text}' is not 'lon,lat' (two numbers, longitude first)"
+        ) from None
     service.validate_lonlat((lon, lat), field)
     return to_wgs84(lon, lat, crs)
 
@@ -83,10 +87,13 @@ def _next_links(request: Request, total: int, limit: int, offset: int) -> list[d
 
 
 Near = Annotated[str | None, Query(description="lon,lat: order by distance from this point")]
-Radius = Annotated[float | None, Query(gt=0, le=service.MAX_RADIUS_M, description="metres, with near")]
+Radius = Annotated[
+    float | None, Query(gt=0, le=service.MAX_RADIUS_M, description="metres, with near")
+]
 BBoxParam = Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")]
 RegionParam = Annotated[
-    str | None, Query(description="division code (6-digit GB/T 2260 or 9/12-digit): its whole subtree")
+    str | None,
+    Query(description="division code (6-digit GB/T 2260 or 9/12-digit): its whole subtree"),
 ]
 
 
@@ -109,19 +116,30 @@ def list_sites(
 ) -> FeatureCollection:
     query = service.SiteQuery(
         **_place_query_args(session, bbox, near, radius_m, region, crs),  # type: ignore[arg-type]
-        name=q, demo=demo, limit=limit, offset=offset,
-        levels=level or (), kinds=kind or (), statuses=status or (SiteStatus.published,),
+        name=q,
+        demo=demo,
+        limit=limit,
+        offset=offset,
+        levels=level or (),
+        kinds=kind or (),
+        statuses=status or (SiteStatus.published,),
     )
     rows, total = service.find_sites(session, query)
     names = region_names(session, (s.region_code for s, _ in rows))
     features = [site_feature(s, names.get(s.region_code), crs, d) for s, d in rows]
     return FeatureCollection(
-        features=features, numberMatched=total, numberReturned=len(features),
+        features=features,
+        numberMatched=total,
+        numberReturned=len(features),
         links=_next_links(request, total, limit, offset),
     )
 
 
-@router.get("/sites/nearest", response_model=FeatureCollection, summary="最近的服务场所 Nearest sites (straight line)")
+@router.get(
+    "/sites/nearest",
+    response_model=FeatureCollection,
+    summary="最近的服务场所 Nearest sites (straight line)",
+)
 def nearest_sites(
     session: SessionDep,
     at: Annotated[str, Query(description="lon,lat")],
@@ -133,7 +151,8 @@ def nearest_sites(
 ) -> FeatureCollection:
     origin = parse_lonlat(at, "at", crs)
     query = service.SiteQuery(
-        levels=level or (), kinds=kind or (),
+        levels=level or (),
+        kinds=kind or (),
         region=service.region_filter(session, region, "region") if region else None,
     )
     rows = service.nearest_sites(session, origin, k, query)
@@ -149,7 +168,9 @@ def get_site(session: SessionDep, site_id: int, crs: CrsParam = CRS.wgs84) -> di
     return site_feature(site, names.get(site.region_code), crs).model_dump()
 
 
-@router.get("/facilities", response_model=FeatureCollection, summary="便民设施 Convenience facilities")
+@router.get(
+    "/facilities", response_model=FeatureCollection, summary="便民设施 Convenience facilities"
+)
 def list_facilities(
     request: Request,
     session: SessionDep,
@@ -166,19 +187,27 @@ def list_facilities(
 ) -> FeatureCollection:
     query = service.FacilityQuery(
         **_place_query_args(session, bbox, near, radius_m, region, crs),  # type: ignore[arg-type]
-        name=q, demo=demo, limit=limit, offset=offset, categories=category or (),
+        name=q,
+        demo=demo,
+        limit=limit,
+        offset=offset,
+        categories=category or (),
     )
     rows, total = service.find_facilities(session, query)
     names = region_names(session, (f.region_code for f, _ in rows))
     features = [facility_feature(f, names.get(f.region_code or ""), crs, d) for f, d in rows]
     return FeatureCollection(
-        features=features, numberMatched=total, numberReturned=len(features),
+        features=features,
+        numberMatched=total,
+        numberReturned=len(features),
         links=_next_links(request, total, limit, offset),
     )
 
 
 @router.get("/facilities/{facility_id}", summary="一个便民设施 One facility")
-def get_facility(session: SessionDep, facility_id: int, crs: CrsParam = CRS.wgs84) -> dict[str, object]:
+def get_facility(
+    session: SessionDep, facility_id: int, crs: CrsParam = CRS.wgs84
+) -> dict[str, object]:
     facility = service.get_facility(session, facility_id)
     names = region_names(session, [facility.region_code])
     return facility_feature(facility, names.get(facility.region_code or ""), crs).model_dump()
@@ -196,29 +225,46 @@ def list_regions(
     rows, total = service.find_regions(
         session, parent=parent, level=level, name=q, limit=limit, offset=offset
     )
-    return {"regions": [region_ref(r) for r in rows], "numberMatched": total, "numberReturned": len(rows)}
+    return {
+        "regions": [region_ref(r) for r in rows],
+        "numberMatched": total,
+        "numberReturned": len(rows),
+    }
 
 
-@router.get("/regions/at", response_model=RegionsAtPoint, summary="坐标所在区划 Division chain of a point")
-def regions_at(session: SessionDep, at: Annotated[str, Query(description="lon,lat")], crs: CrsParam = CRS.wgs84) -> RegionsAtPoint:
+@router.get(
+    "/regions/at", response_model=RegionsAtPoint, summary="坐标所在区划 Division chain of a point"
+)
+def regions_at(
+    session: SessionDep, at: Annotated[str, Query(description="lon,lat")], crs: CrsParam = CRS.wgs84
+) -> RegionsAtPoint:
     lon, lat = parse_lonlat(at, "at", crs)
     chain = service.region_chain_at(session, (lon, lat))
     return RegionsAtPoint(
-        lon=lon, lat=lat, chain=[region_ref(r) for r in chain],
+        lon=lon,
+        lat=lat,
+        chain=[region_ref(r) for r in chain],
         deepest_level_known=chain[-1].level if chain else None,
         note=(
             "区县以下无公开边界：街道/社区无法由坐标确定 — street and community boundaries are not "
             "public, so the chain stops at the district"
-            if chain else "该点不在已加载的任何区划边界内 — the point is outside every loaded boundary"
+            if chain
+            else "该点不在已加载的任何区划边界内 — the point is outside every loaded boundary"
         ),
     )
 
 
-@router.get("/regions/{code}", response_model=RegionDetail, summary="一个区划及其下级 A division with its children")
+@router.get(
+    "/regions/{code}",
+    response_model=RegionDetail,
+    summary="一个区划及其下级 A division with its children",
+)
 def get_region(
     session: SessionDep,
     code: str,
-    geometry: Annotated[bool, Query(description="include the boundary (GeoJSON MultiPolygon)")] = False,
+    geometry: Annotated[
+        bool, Query(description="include the boundary (GeoJSON MultiPolygon)")
+    ] = False,
     crs: CrsParam = CRS.wgs84,
 ) -> RegionDetail:
     region = service.get_region(session, code)
@@ -235,4 +281,3 @@ def get_region(
         boundary=region_boundary(region, crs) if geometry else None,
         source=region.source,
     )
-

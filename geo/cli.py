@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
@@ -15,8 +22,12 @@ from geo.migrate import upgrade_to_head
 from geo.settings import get_settings
 
 console = Console()
-db_app = typer.Typer(help="数据库 The PostGIS store: local cluster and migrations.", no_args_is_help=True)
-data_app = typer.Typer(help="数据 Load the real public data shipped in data/.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="数据库 The PostGIS store: local cluster and migrations.", no_args_is_help=True
+)
+data_app = typer.Typer(
+    help="数据 Load the real public data shipped in data/.", no_args_is_help=True
+)
 
 
 def _safe(url: str) -> str:
@@ -28,7 +39,9 @@ def db_up() -> None:
     """Start the project-local PostGIS cluster (set it up first if needed)."""
     settings = get_settings()
     if settings.database_url:
-        console.print(f"DAOFU_DATABASE_URL is set; using {_safe(database_url())} (no local cluster).")
+        console.print(
+            f"DAOFU_DATABASE_URL is set; using {_safe(database_url())} (no local cluster)."
+        )
         return
     config = cluster.ensure_running(settings)
     console.print(f"[green]PostGIS up[/green] at {_safe(config.url())}")
@@ -65,10 +78,13 @@ def data_load(
     """Load divisions, boundaries, charging stations and demo sites (skips unchanged data)."""
     settings = get_settings()
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         console=console,
     ) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def report(step: str, done: int, total: int) -> None:
             if step not in tasks:

@@ -117,12 +117,18 @@ def _init_cluster(settings: Settings) -> ClusterConfig:
         result = _run(
             [
                 str(_pg_bin() / "initdb"),
-                "-D", str(data),
-                "-U", DB_USER,
-                "--pwfile", str(pwfile),
-                "--auth", "scram-sha-256",
-                "--encoding", "UTF8",
-                "--locale", "C.UTF-8",
+                "-D",
+                str(data),
+                "-U",
+                DB_USER,
+                "--pwfile",
+                str(pwfile),
+                "--auth",
+                "scram-sha-256",
+                "--encoding",
+                "UTF8",
+                "--locale",
+                "C.UTF-8",
             ]
         )
     finally:
@@ -136,7 +142,9 @@ def _init_cluster(settings: Settings) -> ClusterConfig:
 def is_running(settings: Settings) -> bool:
     if not (_data_dir(settings) / "PG_VERSION").exists():
         return False
-    return _run([str(_pg_bin() / "pg_ctl"), "status", "-D", str(_data_dir(settings))]).returncode == 0
+    return (
+        _run([str(_pg_bin() / "pg_ctl"), "status", "-D", str(_data_dir(settings))]).returncode == 0
+    )
 
 
 def ensure_running(settings: Settings) -> ClusterConfig:
@@ -162,7 +170,17 @@ def ensure_running(settings: Settings) -> ClusterConfig:
         )
         log = _cluster_root(settings) / "server.log"
         result = _run(
-            [str(_pg_bin() / "pg_ctl"), "start", "-w", "-D", str(data), "-l", str(log), "-o", options]
+            [
+                str(_pg_bin() / "pg_ctl"),
+                "start",
+                "-w",
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-o",
+                options,
+            ]
         )
         if result.returncode != 0:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
@@ -175,7 +193,9 @@ def stop(settings: Settings) -> bool:
     """Stop the local cluster; returns False when it was not running."""
     if not is_running(settings):
         return False
-    result = _run([str(_pg_bin() / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(_data_dir(settings))])
+    result = _run(
+        [str(_pg_bin() / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(_data_dir(settings))]
+    )
     if result.returncode != 0:
         raise ClusterError(f"PostgreSQL did not stop: {result.stderr.strip()}")
     return True
@@ -186,7 +206,9 @@ def create_database(admin_url: str, name: str, *, drop_first: bool = False) -> N
     conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo, autocommit=True) as conn:
         if drop_first:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

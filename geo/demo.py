@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-import xml.etree.ElementTree as ET  # noqa: S405 - the project's own shipped file
+import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,10 +58,31 @@ SUB_CENTRES = (
 )
 BANKS = ("中国工商银行", "中国农业银行", "中国银行", "中国建设银行", "交通银行", "齐鲁银行")
 JINAN_ROADS = (
-    "经十路", "经七路", "历山路", "文化东路", "解放路", "和平路", "泉城路", "工业南路",
-    "二环东路", "北园大街", "舜耕路", "英雄山路", "旅游路", "花园路", "山大路", "顺河街",
+    "经十路",
+    "经七路",
+    "历山路",
+    "文化东路",
+    "解放路",
+    "和平路",
+    "泉城路",
+    "工业南路",
+    "二环东路",
+    "北园大街",
+    "舜耕路",
+    "英雄山路",
+    "旅游路",
+    "花园路",
+    "山大路",
+    "顺河街",
 )
-NANJING_ROADS_USED = ("primary", "secondary", "tertiary", "residential", "unclassified", "living_street")
+NANJING_ROADS_USED = (
+    "primary",
+    "secondary",
+    "tertiary",
+    "residential",
+    "unclassified",
+    "living_street",
+)
 
 
 @dataclass
@@ -82,9 +103,11 @@ def _regions(session: Session, city_prefixes: tuple[str, ...]) -> dict[str, Plac
     )
     places = {
         code: Place(
-            code, name, level,
+            code,
+            name,
+            level,
             to_shape(boundary) if boundary is not None else None,
-            to_shape(centre) if centre is not None else None,  # type: ignore[arg-type]
+            to_shape(centre) if centre is not None else None,
         )
         for code, name, level, boundary, centre in rows
     }
@@ -122,7 +145,9 @@ def _point_in(area: BaseGeometry, rng: random.Random) -> Point:
     return area.representative_point()
 
 
-def _near_inside(centre: Point, area: BaseGeometry | None, rng: random.Random, sigma_m: float) -> Point:
+def _near_inside(
+    centre: Point, area: BaseGeometry | None, rng: random.Random, sigma_m: float
+) -> Point:
     for _ in range(50):
         p = _offset(centre, rng, sigma_m)
         if area is None or area.contains(p):
@@ -143,7 +168,12 @@ def _short_community(name: str) -> str:
 
 
 def _attributes(rng: random.Random, level: SiteLevel) -> dict[str, Any]:
-    windows = {SiteLevel.city: 80, SiteLevel.district: 40, SiteLevel.street: 8, SiteLevel.community: 2}[level]
+    windows = {
+        SiteLevel.city: 80,
+        SiteLevel.district: 40,
+        SiteLevel.street: 8,
+        SiteLevel.community: 2,
+    }[level]
     big = level in (SiteLevel.city, SiteLevel.district)
     return {
         "windows": {
@@ -161,15 +191,34 @@ def _attributes(rng: random.Random, level: SiteLevel) -> dict[str, Any]:
 
 
 def _site(
-    rng: random.Random, *, name: str, level: SiteLevel, kind: SiteKind, region: str, point: Point,
-    address: str, phone: str, hours: str, department: str | None = None,
+    rng: random.Random,
+    *,
+    name: str,
+    level: SiteLevel,
+    kind: SiteKind,
+    region: str,
+    point: Point,
+    address: str,
+    phone: str,
+    hours: str,
+    department: str | None = None,
     attributes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
-        "name": name, "level": level, "kind": kind, "region_code": region, "department": department,
-        "address": address, "phone": phone, "geom": from_shape(point, srid=4326), "opening_hours": hours,
+        "name": name,
+        "level": level,
+        "kind": kind,
+        "region_code": region,
+        "department": department,
+        "address": address,
+        "phone": phone,
+        "geom": from_shape(point, srid=4326),
+        "opening_hours": hours,
         "attributes": attributes if attributes is not None else _attributes(rng, level),
-        "status": SiteStatus.published, "version": 1, "source": DEMO_SOURCE, "demo": True,
+        "status": SiteStatus.published,
+        "version": 1,
+        "source": DEMO_SOURCE,
+        "demo": True,
     }
 
 
@@ -178,82 +227,178 @@ def _jinan(places: dict[str, Place], rng: random.Random) -> list[dict[str, Any]]
     assert city.boundary is not None and city.centre is not None
     rows = []
     road = lambda: f"{rng.choice(JINAN_ROADS)}{rng.randint(1, 399)}号"  # noqa: E731
-    rows.append(_site(rng, name="济南市政务服务中心", level=SiteLevel.city, kind=SiteKind.hall,
-                      region=city.code, point=_offset(city.centre, rng, 300),
-                      address=f"济南市{road()}", phone=_phone(rng, "0531"), hours=HOURS_CITY))
+    rows.append(
+        _site(
+            rng,
+            name="济南市政务服务中心",
+            level=SiteLevel.city,
+            kind=SiteKind.hall,
+            region=city.code,
+            point=_offset(city.centre, rng, 300),
+            address=f"济南市{road()}",
+            phone=_phone(rng, "0531"),
+            hours=HOURS_CITY,
+        )
+    )
     for district in city.children:
         area = district.boundary
         centre = district.centre or _near_inside(city.centre, city.boundary, rng, 8000)
         centre = _near_inside(centre, area, rng, 200)
         prefix = f"济南市{district.name}"
-        rows.append(_site(rng, name=f"{district.name}政务服务中心", level=SiteLevel.district,
-                          kind=SiteKind.hall, region=district.code, point=centre,
-                          address=f"{prefix}{road()}", phone=_phone(rng, "0531"),
-                          hours=rng.choice(HOURS_DISTRICT)))
-        rows.append(_site(rng, name=f"{district.name}政务服务中心24小时自助服务区",
-                          level=SiteLevel.district, kind=SiteKind.self_service_zone_24h,
-                          region=district.code, point=_offset(centre, rng, 25),
-                          address=f"{prefix}{road()}（政务服务中心一楼）", phone=_phone(rng, "0531"),
-                          hours=HOURS_ALWAYS))
+        rows.append(
+            _site(
+                rng,
+                name=f"{district.name}政务服务中心",
+                level=SiteLevel.district,
+                kind=SiteKind.hall,
+                region=district.code,
+                point=centre,
+                address=f"{prefix}{road()}",
+                phone=_phone(rng, "0531"),
+                hours=rng.choice(HOURS_DISTRICT),
+            )
+        )
+        rows.append(
+            _site(
+                rng,
+                name=f"{district.name}政务服务中心24小时自助服务区",
+                level=SiteLevel.district,
+                kind=SiteKind.self_service_zone_24h,
+                region=district.code,
+                point=_offset(centre, rng, 25),
+                address=f"{prefix}{road()}（政务服务中心一楼）",
+                phone=_phone(rng, "0531"),
+                hours=HOURS_ALWAYS,
+            )
+        )
         for topic, department in rng.sample(SUB_CENTRES, 2):
-            rows.append(_site(rng, name=f"{district.name}政务服务中心{topic}分中心",
-                              level=SiteLevel.district, kind=SiteKind.sub_centre, region=district.code,
-                              point=_near_inside(centre, area, rng, 2500), address=f"{prefix}{road()}",
-                              phone=_phone(rng, "0531"), hours=rng.choice(HOURS_DISTRICT),
-                              department=f"{district.name}{department}"))
+            rows.append(
+                _site(
+                    rng,
+                    name=f"{district.name}政务服务中心{topic}分中心",
+                    level=SiteLevel.district,
+                    kind=SiteKind.sub_centre,
+                    region=district.code,
+                    point=_near_inside(centre, area, rng, 2500),
+                    address=f"{prefix}{road()}",
+                    phone=_phone(rng, "0531"),
+                    hours=rng.choice(HOURS_DISTRICT),
+                    department=f"{district.name}{department}",
+                )
+            )
         rows += _jinan_streets(district, centre, rng, road)
     return rows
 
 
-def _jinan_streets(district: Place, centre: Point, rng: random.Random, road: Any) -> list[dict[str, Any]]:
+def _jinan_streets(
+    district: Place, centre: Point, rng: random.Random, road: Any
+) -> list[dict[str, Any]]:
     rows = []
     area = district.boundary
     for street in district.children:
         point = _point_in(area, rng) if area is not None else _offset(centre, rng, 3000)
         prefix = f"济南市{district.name}{street.name}"
-        rows.append(_site(rng, name=f"{street.name}便民服务中心", level=SiteLevel.street,
-                          kind=SiteKind.hall, region=street.code, point=point,
-                          address=f"{prefix}{road()}", phone=_phone(rng, "0531"),
-                          hours=rng.choice(HOURS_STREET)))
+        rows.append(
+            _site(
+                rng,
+                name=f"{street.name}便民服务中心",
+                level=SiteLevel.street,
+                kind=SiteKind.hall,
+                region=street.code,
+                point=point,
+                address=f"{prefix}{road()}",
+                phone=_phone(rng, "0531"),
+                hours=rng.choice(HOURS_STREET),
+            )
+        )
         if rng.random() < 0.25:
-            rows.append(_site(rng, name=f"{street.name}便民服务中心自助终端", level=SiteLevel.street,
-                              kind=SiteKind.self_service_terminal, region=street.code,
-                              point=_offset(point, rng, 10), address=f"{prefix}{road()}（大厅）",
-                              phone=_phone(rng, "0531"), hours=HOURS_ALWAYS, attributes={}))
+            rows.append(
+                _site(
+                    rng,
+                    name=f"{street.name}便民服务中心自助终端",
+                    level=SiteLevel.street,
+                    kind=SiteKind.self_service_terminal,
+                    region=street.code,
+                    point=_offset(point, rng, 10),
+                    address=f"{prefix}{road()}（大厅）",
+                    phone=_phone(rng, "0531"),
+                    hours=HOURS_ALWAYS,
+                    attributes={},
+                )
+            )
         if rng.random() < 0.12:
             bank = rng.choice(BANKS)
-            rows.append(_site(rng, name=f"{bank}{street.name.removesuffix('街道')}支行（政银合作网点）",
-                              level=SiteLevel.street, kind=SiteKind.bank_outlet, region=street.code,
-                              point=_near_inside(point, area, rng, 700), address=f"{prefix}{road()}",
-                              phone=_phone(rng, "0531"), hours=HOURS_BANK, department=bank,
-                              attributes={"self_service_terminals": 1}))
+            rows.append(
+                _site(
+                    rng,
+                    name=f"{bank}{street.name.removesuffix('街道')}支行（政银合作网点）",
+                    level=SiteLevel.street,
+                    kind=SiteKind.bank_outlet,
+                    region=street.code,
+                    point=_near_inside(point, area, rng, 700),
+                    address=f"{prefix}{road()}",
+                    phone=_phone(rng, "0531"),
+                    hours=HOURS_BANK,
+                    department=bank,
+                    attributes={"self_service_terminals": 1},
+                )
+            )
         if rng.random() < 0.08:
-            rows.append(_site(rng, name=f"中国邮政{street.name.removesuffix('街道')}营业所（政邮合作网点）",
-                              level=SiteLevel.street, kind=SiteKind.post_outlet, region=street.code,
-                              point=_near_inside(point, area, rng, 700), address=f"{prefix}{road()}",
-                              phone=_phone(rng, "0531"), hours=HOURS_POST, department="中国邮政",
-                              attributes={"self_service_terminals": 1}))
+            rows.append(
+                _site(
+                    rng,
+                    name=f"中国邮政{street.name.removesuffix('街道')}营业所（政邮合作网点）",
+                    level=SiteLevel.street,
+                    kind=SiteKind.post_outlet,
+                    region=street.code,
+                    point=_near_inside(point, area, rng, 700),
+                    address=f"{prefix}{road()}",
+                    phone=_phone(rng, "0531"),
+                    hours=HOURS_POST,
+                    department="中国邮政",
+                    attributes={"self_service_terminals": 1},
+                )
+            )
         if "开发区" in street.name or "园区" in street.name:
-            rows.append(_site(rng, name=f"{street.name}园区服务站", level=SiteLevel.street,
-                              kind=SiteKind.park_station, region=street.code,
-                              point=_near_inside(point, area, rng, 500), address=f"{prefix}{road()}",
-                              phone=_phone(rng, "0531"), hours=rng.choice(HOURS_STREET)))
+            rows.append(
+                _site(
+                    rng,
+                    name=f"{street.name}园区服务站",
+                    level=SiteLevel.street,
+                    kind=SiteKind.park_station,
+                    region=street.code,
+                    point=_near_inside(point, area, rng, 500),
+                    address=f"{prefix}{road()}",
+                    phone=_phone(rng, "0531"),
+                    hours=rng.choice(HOURS_STREET),
+                )
+            )
         communities = street.children
         for community in rng.sample(communities, math.ceil(len(communities) * COMMUNITY_SAMPLE)):
             short = _short_community(community.name)
             brand = "（玫红驿站）" if district.code.startswith("370124") else ""
-            rows.append(_site(rng, name=f"{short}便民服务站{brand}", level=SiteLevel.community,
-                              kind=SiteKind.hall, region=community.code,
-                              point=_near_inside(point, area, rng, 1200),
-                              address=f"{prefix}{short}{road()}", phone=_phone(rng, "0531"),
-                              hours=rng.choice(HOURS_COMMUNITY)))
+            rows.append(
+                _site(
+                    rng,
+                    name=f"{short}便民服务站{brand}",
+                    level=SiteLevel.community,
+                    kind=SiteKind.hall,
+                    region=community.code,
+                    point=_near_inside(point, area, rng, 1200),
+                    address=f"{prefix}{short}{road()}",
+                    phone=_phone(rng, "0531"),
+                    hours=rng.choice(HOURS_COMMUNITY),
+                )
+            )
     return rows
 
 
 def _road_points(osm_file: Path) -> list[tuple[str, Point]]:
     """Points on named roads of the shipped OSM extract, each with its road's name."""
     root = ET.parse(osm_file).getroot()  # noqa: S314 - the project's own shipped file
-    nodes = {n.get("id"): (float(n.get("lon", 0)), float(n.get("lat", 0))) for n in root.iter("node")}
+    nodes = {
+        n.get("id"): (float(n.get("lon", 0)), float(n.get("lat", 0))) for n in root.iter("node")
+    }
     points = []
     for way in root.iter("way"):
         tags = {t.get("k"): t.get("v") for t in way.iter("tag")}
@@ -273,10 +418,19 @@ def _nanjing(places: dict[str, Place], osm_file: Path, rng: random.Random) -> li
     rows = []
     every = [p for ps in by_district.values() for p in ps]
     road, point = rng.choice(every)
-    rows.append(_site(rng, name="南京市政务服务中心", level=SiteLevel.city, kind=SiteKind.hall,
-                      region="320100000000", point=_offset(point, rng, 15),
-                      address=f"南京市{road}{rng.randint(1, 300)}号", phone=_phone(rng, "025"),
-                      hours=HOURS_CITY))
+    rows.append(
+        _site(
+            rng,
+            name="南京市政务服务中心",
+            level=SiteLevel.city,
+            kind=SiteKind.hall,
+            region="320100000000",
+            point=_offset(point, rng, 15),
+            address=f"南京市{road}{rng.randint(1, 300)}号",
+            phone=_phone(rng, "025"),
+            hours=HOURS_CITY,
+        )
+    )
     for code in sorted(by_district):
         district, candidates = places[code], by_district[code]
         if len(candidates) < 20:
@@ -291,35 +445,82 @@ def _nanjing_district(
     prefix = f"南京市{district.name}"
     rows = []
     road, point = rng.choice(candidates)
-    rows.append(_site(rng, name=f"{district.name}政务服务中心", level=SiteLevel.district,
-                      kind=SiteKind.hall, region=district.code, point=_offset(point, rng, 15),
-                      address=f"{prefix}{road}{rng.randint(1, 300)}号", phone=_phone(rng, "025"),
-                      hours=rng.choice(HOURS_DISTRICT)))
-    rows.append(_site(rng, name=f"{district.name}政务服务中心24小时自助服务区", level=SiteLevel.district,
-                      kind=SiteKind.self_service_zone_24h, region=district.code,
-                      point=_offset(point, rng, 20), address=f"{prefix}{road}（政务服务中心一楼）",
-                      phone=_phone(rng, "025"), hours=HOURS_ALWAYS))
+    rows.append(
+        _site(
+            rng,
+            name=f"{district.name}政务服务中心",
+            level=SiteLevel.district,
+            kind=SiteKind.hall,
+            region=district.code,
+            point=_offset(point, rng, 15),
+            address=f"{prefix}{road}{rng.randint(1, 300)}号",
+            phone=_phone(rng, "025"),
+            hours=rng.choice(HOURS_DISTRICT),
+        )
+    )
+    rows.append(
+        _site(
+            rng,
+            name=f"{district.name}政务服务中心24小时自助服务区",
+            level=SiteLevel.district,
+            kind=SiteKind.self_service_zone_24h,
+            region=district.code,
+            point=_offset(point, rng, 20),
+            address=f"{prefix}{road}（政务服务中心一楼）",
+            phone=_phone(rng, "025"),
+            hours=HOURS_ALWAYS,
+        )
+    )
     streets = [s for s in district.children if s.code[6] != "4"]
     for street in rng.sample(streets, min(5, len(streets))):
         road, point = rng.choice(candidates)
-        rows.append(_site(rng, name=f"{street.name}便民服务中心", level=SiteLevel.street,
-                          kind=SiteKind.hall, region=street.code, point=_offset(point, rng, 15),
-                          address=f"{prefix}{street.name}{road}{rng.randint(1, 300)}号",
-                          phone=_phone(rng, "025"), hours=rng.choice(HOURS_STREET)))
+        rows.append(
+            _site(
+                rng,
+                name=f"{street.name}便民服务中心",
+                level=SiteLevel.street,
+                kind=SiteKind.hall,
+                region=street.code,
+                point=_offset(point, rng, 15),
+                address=f"{prefix}{street.name}{road}{rng.randint(1, 300)}号",
+                phone=_phone(rng, "025"),
+                hours=rng.choice(HOURS_STREET),
+            )
+        )
         real = [c for c in street.children if "虚拟" not in c.name]
         for community in rng.sample(real, min(2, len(real))):
             road, point = rng.choice(candidates)
             short = _short_community(community.name)
-            rows.append(_site(rng, name=f"{short}便民服务站", level=SiteLevel.community,
-                              kind=SiteKind.hall, region=community.code, point=_offset(point, rng, 10),
-                              address=f"{prefix}{street.name}{road}{rng.randint(1, 300)}号",
-                              phone=_phone(rng, "025"), hours=rng.choice(HOURS_COMMUNITY)))
+            rows.append(
+                _site(
+                    rng,
+                    name=f"{short}便民服务站",
+                    level=SiteLevel.community,
+                    kind=SiteKind.hall,
+                    region=community.code,
+                    point=_offset(point, rng, 10),
+                    address=f"{prefix}{street.name}{road}{rng.randint(1, 300)}号",
+                    phone=_phone(rng, "025"),
+                    hours=rng.choice(HOURS_COMMUNITY),
+                )
+            )
     bank = rng.choice(BANKS)
     road, point = rng.choice(candidates)
-    rows.append(_site(rng, name=f"{bank}南京{district.name}支行（政银合作网点）", level=SiteLevel.district,
-                      kind=SiteKind.bank_outlet, region=district.code, point=_offset(point, rng, 15),
-                      address=f"{prefix}{road}{rng.randint(1, 300)}号", phone=_phone(rng, "025"),
-                      hours=HOURS_BANK, department=bank, attributes={"self_service_terminals": 1}))
+    rows.append(
+        _site(
+            rng,
+            name=f"{bank}南京{district.name}支行（政银合作网点）",
+            level=SiteLevel.district,
+            kind=SiteKind.bank_outlet,
+            region=district.code,
+            point=_offset(point, rng, 15),
+            address=f"{prefix}{road}{rng.randint(1, 300)}号",
+            phone=_phone(rng, "025"),
+            hours=HOURS_BANK,
+            department=bank,
+            attributes={"self_service_terminals": 1},
+        )
+    )
     return rows
 
 

@@ -101,11 +101,15 @@ def facility_feature(
     }
     if distance_m is not None:
         properties["distance_m"] = round(distance_m, 1)
-    return Feature(id=facility.id, geometry=point_geometry(facility.geom, crs), properties=properties)
+    return Feature(
+        id=facility.id, geometry=point_geometry(facility.geom, crs), properties=properties
+    )
 
 
 def region_ref(region: Region) -> RegionRef:
-    return RegionRef(code=region.code, adcode=adcode(region.code), name=region.name, level=region.level)
+    return RegionRef(
+        code=region.code, adcode=adcode(region.code), name=region.name, level=region.level
+    )
 
 
 def region_centre(region: Region, crs: CRS) -> PointGeometry | None:

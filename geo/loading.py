@@ -58,8 +58,7 @@ class LoadResult:
 
 def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     with path.open(encoding="utf-8-sig", newline="") as f:
-        for number, row in enumerate(csv.DictReader(f), start=2):
-            yield number, row
+        yield from enumerate(csv.DictReader(f), start=2)
 
 
 def _division_rows(data_dir: Path, files: Sequence[str]) -> list[dict[str, Any]]:
@@ -72,7 +71,9 @@ def _division_rows(data_dir: Path, files: Sequence[str]) -> list[dict[str, Any]]
         for number, row in _read_csv(path):
             code, name = (row.get("code") or "").strip(), (row.get("name") or "").strip()
             if not code.isdigit() or len(code) not in (4, 6, 9, 12):
-                raise DataFileError(file, f"division code '{code}' is not 4/6/9/12 digits", number, "code")
+                raise DataFileError(
+                    file, f"division code '{code}' is not 4/6/9/12 digits", number, "code"
+                )
             if not name:
                 raise DataFileError(file, "name is empty", number, "name")
             full = code.ljust(12, "0")
@@ -85,7 +86,9 @@ def load_divisions(session: Session, data_dir: Path, report: Report) -> int:
     known = {r["code"] for r in rows}
     for r in rows:
         if r["parent_code"] is not None and r["parent_code"] not in known:
-            raise DataFileError("divisions", f"{r['code']} {r['name']}: parent {r['parent_code']} missing")
+            raise DataFileError(
+                "divisions", f"{r['code']} {r['name']}: parent {r['parent_code']} missing"
+            )
         r["level"] = level_of(r["code"])
         r["source"] = DIVISIONS_SOURCE
     rows.sort(key=lambda r: r["code"].rstrip("0").__len__())
@@ -95,8 +98,12 @@ def load_divisions(session: Session, data_dir: Path, report: Report) -> int:
         stmt = insert(Region).values(chunk)
         stmt = stmt.on_conflict_do_update(
             index_elements=[Region.code],
-            set_={"name": stmt.excluded.name, "level": stmt.excluded.level,
-                  "parent_code": stmt.excluded.parent_code, "source": stmt.excluded.source},
+            set_={
+                "name": stmt.excluded.name,
+                "level": stmt.excluded.level,
+                "parent_code": stmt.excluded.parent_code,
+                "source": stmt.excluded.source,
+            },
         )
         session.execute(stmt)
         report("divisions", min(start + batch, len(rows)), len(rows))
@@ -106,7 +113,9 @@ def load_divisions(session: Session, data_dir: Path, report: Report) -> int:
 def _multipolygon(geom: BaseGeometry) -> MultiPolygon:
     """DataV polygons may self-touch: make them valid and keep only their polygon parts."""
     valid = shapely.make_valid(geom)
-    polygons = [g for g in getattr(valid, "geoms", [valid]) if g.geom_type in ("Polygon", "MultiPolygon")]
+    polygons = [
+        g for g in getattr(valid, "geoms", [valid]) if g.geom_type in ("Polygon", "MultiPolygon")
+    ]
     parts = [p for g in polygons for p in getattr(g, "geoms", [g])]
     return MultiPolygon(parts)
 
@@ -121,7 +130,9 @@ def load_boundaries(session: Session, data_dir: Path, report: Report) -> int:
         props = feature.get("properties") or {}
         code = str(props.get("adcode", "")).ljust(12, "0")
         if code not in existing:
-            raise DataFileError(file, f"adcode {props.get('adcode')} is not a loaded division", index, "adcode")
+            raise DataFileError(
+                file, f"adcode {props.get('adcode')} is not a loaded division", index, "adcode"
+            )
         try:
             boundary = _multipolygon(geometry_to_wgs84(shape(feature["geometry"]), CRS.gcj02))
         except (KeyError, ValueError, TypeError, shapely.errors.GEOSException) as exc:
@@ -190,7 +201,8 @@ def assign_districts(session: Session, table: str) -> None:
     session.execute(
         text(
             f"UPDATE {table} t SET region_code = r.code FROM regions r "  # noqa: S608 - fixed names
-            "WHERE t.region_code IS NULL AND r.level = 'district' AND ST_Contains(r.boundary, t.geom)"
+            "WHERE t.region_code IS NULL AND r.level = 'district' "
+            "AND ST_Contains(r.boundary, t.geom)"
         )
     )
 
@@ -227,7 +239,9 @@ BOUNDARIES = Dataset(
     ),
     load_boundaries,
 )
-EV_CHARGING = Dataset("ev_charging", ("poi/jinan_ev_charging_stations_gcj02.geojson",), load_ev_charging)
+EV_CHARGING = Dataset(
+    "ev_charging", ("poi/jinan_ev_charging_stations_gcj02.geojson",), load_ev_charging
+)
 DEMO_SITES = Dataset(
     "demo_sites", ("roads/nanjing_xinjiekou_highways.osm",), load_demo_sites, version=demo.VERSION
 )
@@ -244,7 +258,9 @@ def _checksum(data_dir: Path, dataset: Dataset) -> str:
     return digest.hexdigest()
 
 
-def load_all(session: Session, data_dir: Path, report: Report, *, force: bool = False) -> list[LoadResult]:
+def load_all(
+    session: Session, data_dir: Path, report: Report, *, force: bool = False
+) -> list[LoadResult]:
     """Load every dataset whose inputs changed (all of them with ``force``)."""
     results = []
     reload_rest = force

@@ -98,7 +98,9 @@ class Region(Base):
     boundary: Mapped[WKBElement | None] = mapped_column(
         Geometry("MULTIPOLYGON", srid=4326, spatial_index=True)
     )
-    centre: Mapped[WKBElement | None] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    centre: Mapped[WKBElement | None] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False)
+    )
     source: Mapped[str] = mapped_column(Text)
     boundary_source: Mapped[str | None] = mapped_column(Text)
 
@@ -139,7 +141,11 @@ class Site(Base):
     )
 
     __table_args__ = (
-        Index("ix_sites_region_code_prefix", "region_code", postgresql_ops={"region_code": "text_pattern_ops"}),
+        Index(
+            "ix_sites_region_code_prefix",
+            "region_code",
+            postgresql_ops={"region_code": "text_pattern_ops"},
+        ),
         Index("ix_sites_level_kind_status", "level", "kind", "status"),
         Index("ix_sites_geog", text("(geom::geography)"), postgresql_using="gist"),
     )
@@ -192,7 +198,9 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     entity: Mapped[str] = mapped_column(Text)

@@ -26,7 +26,7 @@ class FeatureCollection(BaseModel):
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
     features: list[Feature]
-    numberMatched: int | None = None  # noqa: N815 - OGC API Features name
+    numberMatched: int | None = None
     numberReturned: int
     links: list[dict[str, str]] = []
 

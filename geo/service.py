@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from geoalchemy2 import Geography
-from sqlalchemy import Select, and_, cast, func, select
+from sqlalchemy import and_, cast, func, null, select
 from sqlalchemy.orm import Session
 
 from geo import divisions
@@ -117,12 +117,10 @@ def _facility_filters(q: FacilityQuery) -> list[Any]:
 def _page(
     session: Session, model: type[Model], clauses: list[Any], q: PlaceQuery
 ) -> tuple[list[tuple[Model, float | None]], int]:
-    distance = (
-        func.ST_Distance(_geog(model.geom), _geog_point(q.near)) if q.near is not None else None
+    distance: Any = (
+        func.ST_Distance(_geog(model.geom), _geog_point(q.near)) if q.near is not None else null()
     )
-    stmt: Select[Any] = select(model, distance if distance is not None else None).where(
-        and_(True, *clauses)
-    )
+    stmt = select(model, distance).where(and_(True, *clauses))
     if q.near is not None:
         stmt = stmt.order_by(_geog(model.geom).op("<->")(_geog_point(q.near)), model.id)
     else:
@@ -184,7 +182,9 @@ def region_filter(session: Session, code: str, field_name: str) -> str:
 
 
 def region_children(session: Session, code: str) -> list[Region]:
-    return list(session.scalars(select(Region).where(Region.parent_code == code).order_by(Region.code)))
+    return list(
+        session.scalars(select(Region).where(Region.parent_code == code).order_by(Region.code))
+    )
 
 
 def region_chain(session: Session, region: Region) -> list[Region]:
@@ -215,7 +215,9 @@ def find_regions(
         clauses.append(Region.name.contains(name, autoescape=True))
     where = and_(True, *clauses)
     total = session.scalar(select(func.count()).select_from(Region).where(where))
-    rows = session.scalars(select(Region).where(where).order_by(Region.code).limit(limit).offset(offset))
+    rows = session.scalars(
+        select(Region).where(where).order_by(Region.code).limit(limit).offset(offset)
+    )
     return list(rows), int(total or 0)
 
 

@@ -23,7 +23,9 @@ def create_app() -> FastAPI:
     app = FastAPI(title="导服 daofu", version="0.1.0", description=DESCRIPTION)
     install_error_handlers(app)
     app.include_router(geo.api.router)
-    app.add_api_route("/", home, methods=["GET"], response_class=HTMLResponse, include_in_schema=False)
+    app.add_api_route(
+        "/", home, methods=["GET"], response_class=HTMLResponse, include_in_schema=False
+    )
     return app
 
 
@@ -31,7 +33,7 @@ HOME = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>导服 daofu — 政务服务地图</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem">
+<body style="font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto">
 <h1>导服 daofu · 政务服务地图</h1>
 <p>济南市及山东省各市四级政务服务场所、便民设施与区划数据。
 Government service sites, facilities and divisions of Jinan, Shandong and Nanjing.</p>
@@ -39,7 +41,7 @@ Government service sites, facilities and divisions of Jinan, Shandong and Nanjin
 <li><a href="/docs">接口文档 API documentation (OpenAPI)</a></li>
 <li><a href="/api/regions/370100">济南市区划 Jinan's districts</a></li>
 <li><a href="/api/sites?region=370100&amp;level=district">济南市区县政务服务中心 (GeoJSON)</a></li>
-<li><a href="/api/sites/nearest?at=117.0009,36.6758&amp;k=5">泉城广场附近的服务场所 Nearest sites</a></li>
+<li><a href="/api/sites/nearest?at=117.0009,36.6758&amp;k=5">泉城广场附近 Nearest sites</a></li>
 <li><a href="/api/facilities?region=370102&amp;limit=20">历下区充电站 EV charging in Lixia</a></li>
 </ul>
 <p><small>标注“示例数据”的场所为生成的示例数据 — sites marked demo are generated sample data.

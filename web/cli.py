@@ -8,7 +8,9 @@ import uvicorn
 from geo.cli import console, data_app, db_app
 from geo.settings import get_settings
 
-app = typer.Typer(help="导服 daofu: government service map and route planner.", no_args_is_help=True)
+app = typer.Typer(
+    help="导服 daofu: government service map and route planner.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(data_app, name="data")
 
@@ -22,5 +24,7 @@ def serve(
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
-    console.print(f"[bold green]daofu serving at http://{host}:{port}/[/bold green]  (API docs: /docs)")
+    console.print(
+        f"[bold green]daofu serving at http://{host}:{port}/[/bold green]  (API docs: /docs)"
+    )
     uvicorn.run("web.app:app", host=host, port=port, log_level="info")

@@ -33,7 +33,11 @@ def problem(
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("query", "path", "body", "header") and not isinstance(p, int)]
+    parts = [
+        str(p)
+        for p in loc
+        if p not in ("query", "path", "body", "header") and not isinstance(p, int)
+    ]
     return ".".join(parts) or "request"
 
 
@@ -51,8 +55,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     ]
     detail = "; ".join(f"参数 {e['field']} 无效 invalid: {e['message']}" for e in errors)
     return problem(
-        request, 422, "invalid_input", "参数无效 Invalid input", detail,
-        field=errors[0]["field"] if errors else None, errors=errors,
+        request,
+        422,
+        "invalid_input",
+        "参数无效 Invalid input",
+        detail,
+        field=errors[0]["field"] if errors else None,
+        errors=errors,
     )
 
 
@@ -65,7 +74,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("database unavailable", exc_info=exc)
     return problem(
-        request, 503, "database_unavailable", "数据库不可用 Database unavailable",
+        request,
+        503,
+        "database_unavailable",
+        "数据库不可用 Database unavailable",
         "The database did not answer; try again shortly.",
     )
 
@@ -73,7 +85,10 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s", request.url.path, exc_info=exc)
     return problem(
-        request, 500, "internal_error", "服务器内部错误 Internal error",
+        request,
+        500,
+        "internal_error",
+        "服务器内部错误 Internal error",
         "Something went wrong on our side; it has been logged.",
     )
 

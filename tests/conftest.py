@@ -1,0 +1,87 @@
+"""Shared fixtures: a real PostGIS test database, migrated and loaded once per session.
+
+The test session starts the project-local cluster itself (or uses the server of
+``DAOFU_DATABASE_URL``) and creates a fresh ``<name>_test`` database on it.
+Each test gets a transaction that is rolled back afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from geo import cluster
+from geo.db import normalise_url, request_session
+from geo.loading import load_all
+from geo.migrate import upgrade_to_head
+from geo.settings import get_settings
+
+
+def server_url() -> str:
+    """The URL of the server tests run on: DAOFU_DATABASE_URL's, or the local cluster's."""
+    settings = get_settings()
+    if settings.database_url:
+        return normalise_url(settings.database_url)
+    return cluster.ensure_running(settings).url()
+
+
+def scratch_database(name_suffix: str) -> str:
+    """A fresh, empty database on the test server; returns its URL."""
+    base = make_url(server_url())
+    name = f"{base.database}_{name_suffix}"
+    admin = base.set(database="postgres").render_as_string(hide_password=False)
+    cluster.create_database(admin, name, drop_first=True)
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def db_url() -> str:
+    url = scratch_database("test")
+    upgrade_to_head(url)
+    engine = create_engine(url)
+    with Session(engine) as session:
+        load_all(session, get_settings().data_dir, lambda *_: None)
+        session.commit()
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = create_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        session = Session(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            yield session
+        finally:
+            session.close()
+            transaction.rollback()
+
+
+@pytest.fixture
+def client(session: Session) -> Iterator[TestClient]:
+    """The web app, its requests served from the test session."""
+    from web.app import create_app
+
+    app = create_app()
+
+    def test_session() -> Iterator[Session]:
+        yield session
+        session.flush()
+
+    app.dependency_overrides[request_session] = test_session
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
