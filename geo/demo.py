@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from geo.models import Region, RegionLevel, SiteKind, SiteLevel, SiteStatus
 
 DEMO_SOURCE = "daofu 示例数据生成器 (demo generator)"
-VERSION = 1
+VERSION = 2
 SEED = 20261123
 COMMUNITY_SAMPLE = 0.1
 
@@ -117,6 +117,8 @@ def _regions(session: Session, city_prefixes: tuple[str, ...]) -> dict[str, Plac
             parent.children.append(place)
     for place in places.values():
         place.children.sort(key=lambda p: p.code)
+        if place.boundary is not None:
+            shapely.prepare(place.boundary)
     return places
 
 
@@ -159,11 +161,22 @@ def _phone(rng: random.Random, area_code: str) -> str:
     return f"{area_code}-{rng.randint(81000000, 89999999)}"
 
 
+COMMITTEE_SUFFIXES = (
+    ("社区居民委员会", "社区"),
+    ("社区居委会", "社区"),
+    ("居民委员会", "社区"),
+    ("居委会", "社区"),
+    ("村民委员会", "村"),
+    ("村委会", "村"),
+)
+
+
 def _short_community(name: str) -> str:
-    for suffix in ("社区居民委员会", "居民委员会", "村民委员会", "委员会"):
+    """解放桥社区居民委员会 → 解放桥社区, 王家村村民委员会 → 王家村."""
+    for suffix, kind in COMMITTEE_SUFFIXES:
         if name.endswith(suffix):
             stem = name[: -len(suffix)]
-            return stem + ("社区" if suffix == "社区居民委员会" or suffix == "居民委员会" else "")
+            return stem if stem.endswith(kind) else stem + kind
     return name
 
 
@@ -234,7 +247,7 @@ def _jinan(places: dict[str, Place], rng: random.Random) -> list[dict[str, Any]]
             level=SiteLevel.city,
             kind=SiteKind.hall,
             region=city.code,
-            point=_offset(city.centre, rng, 300),
+            point=_near_inside(city.centre, city.boundary, rng, 300),
             address=f"济南市{road()}",
             phone=_phone(rng, "0531"),
             hours=HOURS_CITY,
@@ -265,7 +278,7 @@ def _jinan(places: dict[str, Place], rng: random.Random) -> list[dict[str, Any]]
                 level=SiteLevel.district,
                 kind=SiteKind.self_service_zone_24h,
                 region=district.code,
-                point=_offset(centre, rng, 25),
+                point=_near_inside(centre, area, rng, 25),
                 address=f"{prefix}{road()}（政务服务中心一楼）",
                 phone=_phone(rng, "0531"),
                 hours=HOURS_ALWAYS,
@@ -319,7 +332,7 @@ def _jinan_streets(
                     level=SiteLevel.street,
                     kind=SiteKind.self_service_terminal,
                     region=street.code,
-                    point=_offset(point, rng, 10),
+                    point=_near_inside(point, area, rng, 10),
                     address=f"{prefix}{road()}（大厅）",
                     phone=_phone(rng, "0531"),
                     hours=HOURS_ALWAYS,
@@ -425,7 +438,7 @@ def _nanjing(places: dict[str, Place], osm_file: Path, rng: random.Random) -> li
             level=SiteLevel.city,
             kind=SiteKind.hall,
             region="320100000000",
-            point=_offset(point, rng, 15),
+            point=_near_inside(point, places["320100000000"].boundary, rng, 15),
             address=f"南京市{road}{rng.randint(1, 300)}号",
             phone=_phone(rng, "025"),
             hours=HOURS_CITY,
@@ -452,7 +465,7 @@ def _nanjing_district(
             level=SiteLevel.district,
             kind=SiteKind.hall,
             region=district.code,
-            point=_offset(point, rng, 15),
+            point=_near_inside(point, district.boundary, rng, 15),
             address=f"{prefix}{road}{rng.randint(1, 300)}号",
             phone=_phone(rng, "025"),
             hours=rng.choice(HOURS_DISTRICT),
@@ -465,7 +478,7 @@ def _nanjing_district(
             level=SiteLevel.district,
             kind=SiteKind.self_service_zone_24h,
             region=district.code,
-            point=_offset(point, rng, 20),
+            point=_near_inside(point, district.boundary, rng, 20),
             address=f"{prefix}{road}（政务服务中心一楼）",
             phone=_phone(rng, "025"),
             hours=HOURS_ALWAYS,
@@ -481,7 +494,7 @@ def _nanjing_district(
                 level=SiteLevel.street,
                 kind=SiteKind.hall,
                 region=street.code,
-                point=_offset(point, rng, 15),
+                point=_near_inside(point, district.boundary, rng, 15),
                 address=f"{prefix}{street.name}{road}{rng.randint(1, 300)}号",
                 phone=_phone(rng, "025"),
                 hours=rng.choice(HOURS_STREET),
@@ -498,7 +511,7 @@ def _nanjing_district(
                     level=SiteLevel.community,
                     kind=SiteKind.hall,
                     region=community.code,
-                    point=_offset(point, rng, 10),
+                    point=_near_inside(point, district.boundary, rng, 10),
                     address=f"{prefix}{street.name}{road}{rng.randint(1, 300)}号",
                     phone=_phone(rng, "025"),
                     hours=rng.choice(HOURS_COMMUNITY),
@@ -513,7 +526,7 @@ def _nanjing_district(
             level=SiteLevel.district,
             kind=SiteKind.bank_outlet,
             region=district.code,
-            point=_offset(point, rng, 15),
+            point=_near_inside(point, district.boundary, rng, 15),
             address=f"{prefix}{road}{rng.randint(1, 300)}号",
             phone=_phone(rng, "025"),
             hours=HOURS_BANK,

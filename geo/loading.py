@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import shapely
-from geoalchemy2.shape import from_shape
+from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Point, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import delete, select, text, update
@@ -39,6 +39,7 @@ BOUNDARY_SOURCE = "DataV.GeoAtlas (AMap), GCJ-02 converted to WGS-84"
 EV_SOURCE = "foreverIove/jnnyscreen2 Jinan EV charging stations (GCJ-02 converted to WGS-84)"
 
 PROVINCES = {"37": "山东省", "32": "江苏省"}
+JINAN = "370100000000"
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,13 @@ def load_ev_charging(session: Session, data_dir: Path, report: Report) -> int:
     (file,) = EV_CHARGING.files
     collection = json.loads((data_dir / file).read_text(encoding="utf-8"))
     session.execute(delete(Facility).where(Facility.source == EV_SOURCE))
+    jinan = session.get(Region, JINAN)
+    if jinan is None or jinan.boundary is None:
+        raise DataFileError(file, "needs Jinan's boundary: load divisions and boundaries first")
+    # A few upstream points sit on a placeholder position (117.0, 36.0) in Tai'an: keep
+    # only stations within 2 km of the city they are listed for.
+    jinan_area = to_shape(jinan.boundary).buffer(0.02)
+    shapely.prepare(jinan_area)
     rows = []
     for index, feature in enumerate(collection.get("features", [])):
         props = feature.get("properties") or {}
@@ -176,6 +184,8 @@ def load_ev_charging(session: Session, data_dir: Path, report: Report) -> int:
         name = str(props.get("name") or "").strip()
         if not name:
             raise DataFileError(file, "name is empty", index, "name")
+        if not jinan_area.contains(point):
+            continue
         restricted = any(w in name for w in ("内部专用", "不对外开放"))
         rows.append(
             {
@@ -240,7 +250,7 @@ BOUNDARIES = Dataset(
     load_boundaries,
 )
 EV_CHARGING = Dataset(
-    "ev_charging", ("poi/jinan_ev_charging_stations_gcj02.geojson",), load_ev_charging
+    "ev_charging", ("poi/jinan_ev_charging_stations_gcj02.geojson",), load_ev_charging, version=2
 )
 DEMO_SITES = Dataset(
     "demo_sites", ("roads/nanjing_xinjiekou_highways.osm",), load_demo_sites, version=demo.VERSION

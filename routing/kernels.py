@@ -1,0 +1,337 @@
+"""Compiled inner loops (numba): bounded Dijkstra, the snapping grid, isochrone rasters.
+
+Each search keeps its scratch arrays (``dist`` filled with ``UNSET``) between
+queries and resets only the entries it touched, so a query costs what it
+explores, not the size of the graph. Times are int64 milliseconds.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+UNSET = np.int64(2**62)
+_CACHE = True
+
+
+@numba.njit(cache=_CACHE, inline="always")
+def _push(keys: NDArray[np.int64], vals: NDArray[np.int32], size: int, key: np.int64, val: int) -> int:
+    i = size
+    keys[i] = key
+    vals[i] = val
+    while i > 0:
+        parent = (i - 1) >> 1
+        if keys[parent] <= keys[i]:
+            break
+        keys[parent], keys[i] = keys[i], keys[parent]
+        vals[parent], vals[i] = vals[i], vals[parent]
+        i = parent
+    return size + 1
+
+
+@numba.njit(cache=_CACHE, inline="always")
+def _pop(keys: NDArray[np.int64], vals: NDArray[np.int32], size: int) -> int:
+    """Remove the root (read it before calling); returns the new size."""
+    size -= 1
+    keys[0] = keys[size]
+    vals[0] = vals[size]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            break
+        child = left
+        if left + 1 < size and keys[left + 1] < keys[left]:
+            child = left + 1
+        if keys[i] <= keys[child]:
+            break
+        keys[child], keys[i] = keys[i], keys[child]
+        vals[child], vals[i] = vals[i], vals[child]
+        i = child
+    return size
+
+
+@numba.njit(cache=_CACHE)
+def bounded_dijkstra(
+    out_start: NDArray[np.int64],
+    out_arcs: NDArray[np.int32],
+    arc_target: NDArray[np.int32],
+    arc_ms: NDArray[np.int32],
+    source_nodes: NDArray[np.int32],
+    source_ms: NDArray[np.int64],
+    limit_ms: np.int64,
+    entry_node: NDArray[np.int32],
+    entry_extra_ms: NDArray[np.int64],
+    entry_target: NDArray[np.int32],
+    target_count: int,
+    k: int,
+    dist: NDArray[np.int64],
+    node_entry: NDArray[np.int32],
+    touched: NDArray[np.int32],
+) -> tuple[NDArray[np.int32], NDArray[np.int64], NDArray[np.int64]]:
+    """Dijkstra from several (node, initial ms) sources, stopping past ``limit_ms``.
+
+    Targets are reached through entries (node, extra ms); the search also stops
+    once ``k`` targets are final (a target is final when its best time is not
+    above the key just settled). Returns the settled nodes, their times, and the
+    final time of each target (``UNSET`` if none within the limit).
+    ``dist`` (all ``UNSET``) and ``node_entry`` (all -1) are scratch, restored on return.
+    """
+    entry_next = np.full(len(entry_node), -1, dtype=np.int32)
+    for e in range(len(entry_node)):
+        entry_next[e] = node_entry[entry_node[e]]
+        node_entry[entry_node[e]] = e
+    best = np.full(target_count, UNSET, dtype=np.int64)
+    final = np.zeros(target_count, dtype=np.bool_)
+    tkeys = np.empty(len(entry_node) + 1, dtype=np.int64)
+    tvals = np.empty(len(entry_node) + 1, dtype=np.int32)
+    tsize = 0
+    finals = 0
+    keys = np.empty(1024, dtype=np.int64)
+    vals = np.empty(1024, dtype=np.int32)
+    size = 0
+    n_touched = 0
+    for i in range(len(source_nodes)):
+        s = source_nodes[i]
+        if source_ms[i] < dist[s]:
+            if dist[s] == UNSET:
+                touched[n_touched] = s
+                n_touched += 1
+            dist[s] = source_ms[i]
+            if size == len(keys):
+                keys = np.concatenate((keys, np.empty(len(keys), dtype=np.int64)))
+                vals = np.concatenate((vals, np.empty(len(vals), dtype=np.int32)))
+            size = _push(keys, vals, size, source_ms[i], s)
+    settled = np.empty(n_touched + 1024, dtype=np.int32)
+    n_settled = 0
+    while size > 0:
+        d = keys[0]
+        x = vals[0]
+        size = _pop(keys, vals, size)
+        if d != dist[x]:
+            continue
+        if d > limit_ms:
+            break
+        # targets whose best time cannot improve any more are final
+        while tsize > 0 and tkeys[0] <= d:
+            t = tvals[0]
+            tk = tkeys[0]
+            tsize = _pop(tkeys, tvals, tsize)
+            if not final[t] and tk == best[t]:
+                final[t] = True
+                finals += 1
+        if finals >= k:
+            break
+        if n_settled == len(settled):
+            settled = np.concatenate((settled, np.empty(len(settled), dtype=np.int32)))
+        settled[n_settled] = x
+        n_settled += 1
+        e = node_entry[x]
+        while e != -1:
+            t = entry_target[e]
+            cand = d + entry_extra_ms[e]
+            if cand < best[t] and cand <= limit_ms and not final[t]:
+                best[t] = cand
+                tsize = _push(tkeys, tvals, tsize, cand, t)
+            e = entry_next[e]
+        for j in range(out_start[x], out_start[x + 1]):
+            a = out_arcs[j]
+            w = arc_ms[a]
+            if w >= 2147483647:
+                continue
+            y = arc_target[a]
+            nd = d + w
+            if nd < dist[y]:
+                if dist[y] == UNSET:
+                    touched[n_touched] = y
+                    n_touched += 1
+                dist[y] = nd
+                if size == len(keys):
+                    keys = np.concatenate((keys, np.empty(len(keys), dtype=np.int64)))
+                    vals = np.concatenate((vals, np.empty(len(vals), dtype=np.int32)))
+                size = _push(keys, vals, size, nd, y)
+    while tsize > 0 and finals < k:
+        t = tvals[0]
+        tk = tkeys[0]
+        tsize = _pop(tkeys, tvals, tsize)
+        if not final[t] and tk == best[t]:
+            final[t] = True
+            finals += 1
+    for t in range(target_count):
+        if not final[t]:
+            best[t] = UNSET
+    nodes = settled[:n_settled].copy()
+    times = np.empty(n_settled, dtype=np.int64)
+    for i in range(n_settled):
+        times[i] = dist[nodes[i]]
+    for i in range(n_touched):
+        dist[touched[i]] = UNSET
+    for e in range(len(entry_node)):
+        node_entry[entry_node[e]] = -1
+    return nodes, times, best
+
+
+@numba.njit(cache=_CACHE)
+def build_grid(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    segment_ok: NDArray[np.bool_],
+    x0: float,
+    y0: float,
+    cell_m: float,
+    nx: int,
+    ny: int,
+) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+    """Bucket segments (vertex i to i+1, where ``segment_ok[i]``) into the cells their box meets.
+
+    ``x``, ``y`` are vertex positions in local metres.
+    """
+    counts = np.zeros(nx * ny + 1, dtype=np.int64)
+    for pass_ in range(2):
+        if pass_ == 1:
+            start = np.zeros(nx * ny + 1, dtype=np.int64)
+            for c in range(nx * ny):
+                start[c + 1] = start[c] + counts[c]
+            fill = start[:-1].copy()
+            items = np.empty(start[-1], dtype=np.int32)
+        for i in range(len(segment_ok)):
+            if not segment_ok[i]:
+                continue
+            cx0 = int((min(x[i], x[i + 1]) - x0) // cell_m)
+            cx1 = int((max(x[i], x[i + 1]) - x0) // cell_m)
+            cy0 = int((min(y[i], y[i + 1]) - y0) // cell_m)
+            cy1 = int((max(y[i], y[i + 1]) - y0) // cell_m)
+            for cy in range(max(cy0, 0), min(cy1, ny - 1) + 1):
+                for cx in range(max(cx0, 0), min(cx1, nx - 1) + 1):
+                    c = cy * nx + cx
+                    if pass_ == 0:
+                        counts[c] += 1
+                    else:
+                        items[fill[c]] = i
+                        fill[c] += 1
+    return start, items
+
+
+@numba.njit(cache=_CACHE)
+def nearest_segment(
+    px: NDArray[np.float64],
+    py: NDArray[np.float64],
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    start: NDArray[np.int64],
+    items: NDArray[np.int32],
+    x0: float,
+    y0: float,
+    cell_m: float,
+    nx: int,
+    ny: int,
+    radius_m: float,
+) -> tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.float64]]:
+    """For each point, the nearest indexed segment within ``radius_m``, where on it and how far.
+
+    Rings of cells are searched outwards until no closer segment can exist.
+    Returns (segment or -1, fraction along it, distance in metres).
+    """
+    m = len(px)
+    seg = np.full(m, -1, dtype=np.int32)
+    frac = np.zeros(m)
+    dist = np.full(m, np.inf)
+    max_ring = int(radius_m // cell_m) + 1
+    for q in range(m):
+        qx, qy = px[q], py[q]
+        cx = int((qx - x0) // cell_m)
+        cy = int((qy - y0) // cell_m)
+        best = radius_m * radius_m
+        found = -1
+        best_t = 0.0
+        for ring in range(max_ring + 1):
+            if found >= 0 and (ring - 1) * cell_m > np.sqrt(best):
+                break
+            for gy in range(cy - ring, cy + ring + 1):
+                if gy < 0 or gy >= ny:
+                    continue
+                step = 1 if gy in (cy - ring, cy + ring) else 2 * ring
+                if step == 0:
+                    step = 1
+                for gx in range(cx - ring, cx + ring + 1, step):
+                    if gx < 0 or gx >= nx:
+                        continue
+                    c = gy * nx + gx
+                    for j in range(start[c], start[c + 1]):
+                        i = items[j]
+                        ax, ay = x[i], y[i]
+                        dx, dy = x[i + 1] - ax, y[i + 1] - ay
+                        ll = dx * dx + dy * dy
+                        t = 0.0
+                        if ll > 0:
+                            t = ((qx - ax) * dx + (qy - ay) * dy) / ll
+                            t = min(1.0, max(0.0, t))
+                        ex, ey = ax + t * dx - qx, ay + t * dy - qy
+                        d2 = ex * ex + ey * ey
+                        if d2 < best or (d2 == best and found >= 0 and i < found):
+                            best = d2
+                            found = i
+                            best_t = t
+        if found >= 0:
+            seg[q] = found
+            frac[q] = best_t
+            dist[q] = np.sqrt(best)
+    return seg, frac, dist
+
+
+@numba.njit(cache=_CACHE)
+def rasterize_reach(
+    arc_source_time: NDArray[np.int64],
+    arc_ms: NDArray[np.int32],
+    arc_piece: NDArray[np.int32],
+    arc_reversed: NDArray[np.bool_],
+    piece_offsets: NDArray[np.int64],
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    vertex_m: NDArray[np.float64],
+    piece_length_m: NDArray[np.float64],
+    limits_ms: NDArray[np.int64],
+    x0: float,
+    y0: float,
+    cell_m: float,
+    nx: int,
+    ny: int,
+) -> NDArray[np.int64]:
+    """The earliest time each grid cell is reached along the arcs (``UNSET`` where never).
+
+    ``arc_source_time`` is the time at each arc's tail (``UNSET`` if unreached);
+    the reachable part of an arc is sampled every half cell.
+    """
+    grid = np.full(nx * ny, UNSET, dtype=np.int64)
+    limit = limits_ms.max()
+    for a in range(len(arc_source_time)):
+        t0 = arc_source_time[a]
+        w = arc_ms[a]
+        if t0 > limit or w >= 2147483647:
+            continue
+        p = arc_piece[a]
+        length = piece_length_m[p]
+        reach_m = length if t0 + w <= limit else length * (limit - t0) / w
+        lo, hi = piece_offsets[p], piece_offsets[p + 1]
+        for i in range(lo, hi - 1):
+            s0 = vertex_m[i]
+            s1 = vertex_m[i + 1]
+            seg = s1 - s0
+            steps = int(seg / (cell_m * 0.5)) + 1
+            for k in range(steps + 1):
+                s = s0 + seg * k / steps
+                along = length - s if arc_reversed[a] else s
+                if along > reach_m:
+                    continue
+                t = t0 + (w * along / length if length > 0 else 0.0)
+                fx = x[i] + (x[i + 1] - x[i]) * k / steps
+                fy = y[i] + (y[i + 1] - y[i]) * k / steps
+                gx = int((fx - x0) // cell_m)
+                gy = int((fy - y0) // cell_m)
+                if 0 <= gx < nx and 0 <= gy < ny:
+                    c = gy * nx + gx
+                    ti = np.int64(t)
+                    if ti < grid[c]:
+                        grid[c] = ti
+    return grid
