@@ -5,16 +5,10 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine
 
 from geo.db import database_url
-from geo.migrations.metadata import target_metadata
+from geo.migrate import include_object, model_metadata
 
 config = context.config
-
-
-def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
-    """Leave PostGIS's own tables (spatial_ref_sys, topology, tiger) out of comparisons."""
-    if type_ == "table" and reflected and compare_to is None:
-        return False
-    return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))
+target_metadata = model_metadata(config)
 
 
 def run_migrations() -> None:
