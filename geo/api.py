@@ -20,7 +20,7 @@ from geo.features import (
     site_feature,
 )
 from geo.models import FacilityCategory, RegionLevel, SiteKind, SiteLevel, SiteStatus
-from geo.schemas import FeatureCollection, RegionDetail, RegionsAtPoint
+from geo.schemas import Feature, FeatureCollection, RegionDetail, RegionList, RegionsAtPoint
 
 router = APIRouter(prefix="/api", tags=["store 数据"])
 
@@ -69,7 +69,7 @@ def _place_query_args(
     region: str | None,
     crs: CRS,
 ) -> dict[str, object]:
-    if radius_m is not None and near is None:
+    if radius_m is not None and not near:
         raise InvalidInput("radius_m", "radius_m needs near=lon,lat")
     return {
         "bbox": parse_bbox(bbox, crs) if bbox else None,
@@ -109,7 +109,9 @@ def list_sites(
     kind: Annotated[list[SiteKind] | None, Query()] = None,
     status: Annotated[list[SiteStatus] | None, Query(description="default: published")] = None,
     demo: bool | None = None,
-    q: Annotated[str | None, Query(max_length=100, description="part of the name")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, pattern=r"^[^\x00]*$", description="part of the name")
+    ] = None,
     crs: CrsParam = CRS.wgs84,
     limit: Limit = 100,
     offset: Offset = 0,
@@ -161,11 +163,11 @@ def nearest_sites(
     return FeatureCollection(features=features, numberReturned=len(features))
 
 
-@router.get("/sites/{site_id}", summary="一个服务场所 One site")
-def get_site(session: SessionDep, site_id: int, crs: CrsParam = CRS.wgs84) -> dict[str, object]:
+@router.get("/sites/{site_id}", response_model=Feature, summary="一个服务场所 One site")
+def get_site(session: SessionDep, site_id: int, crs: CrsParam = CRS.wgs84) -> Feature:
     site = service.get_site(session, site_id)
     names = region_names(session, [site.region_code])
-    return site_feature(site, names.get(site.region_code), crs).model_dump()
+    return site_feature(site, names.get(site.region_code), crs)
 
 
 @router.get(
@@ -180,7 +182,7 @@ def list_facilities(
     region: RegionParam = None,
     category: Annotated[list[FacilityCategory] | None, Query()] = None,
     demo: bool | None = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
     crs: CrsParam = CRS.wgs84,
     limit: Limit = 100,
     offset: Offset = 0,
@@ -204,32 +206,31 @@ def list_facilities(
     )
 
 
-@router.get("/facilities/{facility_id}", summary="一个便民设施 One facility")
-def get_facility(
-    session: SessionDep, facility_id: int, crs: CrsParam = CRS.wgs84
-) -> dict[str, object]:
+@router.get(
+    "/facilities/{facility_id}", response_model=Feature, summary="一个便民设施 One facility"
+)
+def get_facility(session: SessionDep, facility_id: int, crs: CrsParam = CRS.wgs84) -> Feature:
     facility = service.get_facility(session, facility_id)
     names = region_names(session, [facility.region_code])
-    return facility_feature(facility, names.get(facility.region_code or ""), crs).model_dump()
+    return facility_feature(facility, names.get(facility.region_code or ""), crs)
 
 
-@router.get("/regions", summary="区划 Divisions")
+@router.get("/regions", response_model=RegionList, summary="区划 Divisions")
 def list_regions(
     session: SessionDep,
     parent: Annotated[str | None, Query(description="division code: everything under it")] = None,
     level: RegionLevel | None = None,
-    q: Annotated[str | None, Query(max_length=50, description="part of the name")] = None,
+    q: Annotated[
+        str | None, Query(max_length=50, pattern=r"^[^\x00]*$", description="part of the name")
+    ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> dict[str, object]:
+) -> RegionList:
     rows, total = service.find_regions(
         session, parent=parent, level=level, name=q, limit=limit, offset=offset
     )
-    return {
-        "regions": [region_ref(r) for r in rows],
-        "numberMatched": total,
-        "numberReturned": len(rows),
-    }
+    regions = [region_ref(r) for r in rows]
+    return RegionList(regions=regions, numberMatched=total, numberReturned=len(regions))
 
 
 @router.get(

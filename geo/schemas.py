@@ -38,6 +38,12 @@ class RegionRef(BaseModel):
     level: RegionLevel
 
 
+class RegionList(BaseModel):
+    regions: list[RegionRef]
+    numberMatched: int
+    numberReturned: int
+
+
 class RegionDetail(RegionRef):
     parent: RegionRef | None
     chain: list[RegionRef] = Field(description="from the province down to this region")

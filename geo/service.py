@@ -74,7 +74,8 @@ def _geog_point(point: LonLat) -> Any:
 
 
 def _geog(column: Any) -> Any:
-    return cast(column, Geography)
+    # plain ::geography like the ix_*_geog indexes; a typmod cast would not match them
+    return cast(column, Geography(geometry_type=None))
 
 
 Model = TypeVar("Model", Site, Facility)
@@ -152,14 +153,14 @@ def nearest_sites(
 
 
 def get_site(session: Session, site_id: int) -> Site:
-    site = session.get(Site, site_id)
+    site = session.get(Site, site_id) if 0 < site_id < 2**31 else None  # ids are int4
     if site is None:
         raise SiteNotFound(f"服务场所不存在 Site {site_id} not found", id=site_id)
     return site
 
 
 def get_facility(session: Session, facility_id: int) -> Facility:
-    facility = session.get(Facility, facility_id)
+    facility = session.get(Facility, facility_id) if 0 < facility_id < 2**31 else None
     if facility is None:
         raise FacilityNotFound(f"便民设施不存在 Facility {facility_id} not found", id=facility_id)
     return facility
@@ -169,7 +170,7 @@ def get_region(session: Session, code: str) -> Region:
     full = divisions.full_code(code)
     region = session.get(Region, full)
     if region is None:
-        raise RegionNotFound(f"区划不存在 Region {code} not found", code=code)
+        raise RegionNotFound(f"区划不存在 Region {code} not found", region_code=code)
     return region
 
 

@@ -121,7 +121,7 @@ def bounded_dijkstra(
             if not final[t] and tk == best[t]:
                 final[t] = True
                 finals += 1
-        if finals >= k:
+        if k > 0 and finals >= k:
             break
         if n_settled == len(settled):
             settled = np.concatenate((settled, np.empty(len(settled), dtype=np.int32)))
@@ -151,7 +151,7 @@ def bounded_dijkstra(
                     keys = np.concatenate((keys, np.empty(len(keys), dtype=np.int64)))
                     vals = np.concatenate((vals, np.empty(len(vals), dtype=np.int32)))
                 size = _push(keys, vals, size, nd, y)
-    while tsize > 0 and finals < k:
+    while tsize > 0 and (k <= 0 or finals < k):
         t = tvals[0]
         tk = tkeys[0]
         tsize = _pop(tkeys, tvals, tsize)

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import opening_hours
 import pytest
-from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -87,8 +86,9 @@ def test_boundaries_are_converted_valid_and_cover_their_districts(session: Sessi
     # the Jinan city outline is (up to simplification) the union of its districts
     overlap = session.scalar(
         text(
-            "SELECT ST_Area(ST_Intersection(c.boundary, u.g)) / ST_Area(c.boundary) FROM regions c, "
-            "(SELECT ST_Union(boundary) g FROM regions WHERE level='district' AND code LIKE '3701%') u "
+            "SELECT ST_Area(ST_Intersection(c.boundary, u.g)) / ST_Area(c.boundary) "
+            "FROM regions c, (SELECT ST_Union(boundary) g FROM regions "
+            "                 WHERE level = 'district' AND code LIKE '3701%') u "
             "WHERE c.code = '370100000000'"
         )
     )
@@ -138,8 +138,8 @@ def test_demo_sites_cover_every_level_and_are_flagged(session: Session) -> None:
 def test_demo_sites_lie_in_their_district(session: Session) -> None:
     misplaced = session.scalar(
         text(
-            "SELECT count(*) FROM sites s JOIN regions d ON d.code = left(s.region_code, 6) || '000000' "
-            "WHERE d.boundary IS NOT NULL AND NOT ST_Contains(d.boundary, s.geom)"
+            "SELECT count(*) FROM sites s "
+            "JOIN regions d ON d.code = left(s.region_code, 6) || '000000' WHERE d.boundary IS NOT NULL AND NOT ST_Contains(d.boundary, s.geom)"
         )
     )
     assert misplaced == 0
@@ -192,9 +192,8 @@ def test_a_bad_division_row_names_file_row_and_field_and_writes_nothing(
     lines[3] = lines[3].replace("3201", "32O1", 1)  # letter O instead of a zero
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     before = session.scalar(select(func.count()).select_from(Region))
-    with pytest.raises(DataFileError) as error:
-        with session.begin_nested():
-            loading.load_all(session, data_copy, lambda *_: None, force=True)
+    with pytest.raises(DataFileError) as error, session.begin_nested():
+        loading.load_all(session, data_copy, lambda *_: None, force=True)
     message = str(error.value)
     assert "divisions/nanjing_districts.csv" in message and "row 4" in message and "code" in message
     assert session.scalar(select(func.count()).select_from(Region)) == before
@@ -205,12 +204,11 @@ def test_a_boundary_of_an_unknown_division_is_rejected(session: Session, data_co
     path.write_text(
         path.read_text(encoding="utf-8").replace("320104", "329999", 1), encoding="utf-8"
     )
-    with pytest.raises(DataFileError, match="329999"):
-        with session.begin_nested():
-            loading.load_boundaries(session, data_copy, lambda *_: None)
+    with pytest.raises(DataFileError, match="329999"), session.begin_nested():
+        loading.load_boundaries(session, data_copy, lambda *_: None)
 
 
 def test_a_missing_file_is_named(session: Session, data_copy: Path) -> None:
     (data_copy / "poi/jinan_ev_charging_stations_gcj02.geojson").unlink()
-    with pytest.raises(DataFileError, match="jinan_ev_charging_stations_gcj02.geojson"):
+    with pytest.raises(DataFileError, match=r"jinan_ev_charging_stations_gcj02\.geojson"):
         loading.load_all(session, data_copy, lambda *_: None)
