@@ -139,7 +139,8 @@ def test_demo_sites_lie_in_their_district(session: Session) -> None:
     misplaced = session.scalar(
         text(
             "SELECT count(*) FROM sites s "
-            "JOIN regions d ON d.code = left(s.region_code, 6) || '000000' WHERE d.boundary IS NOT NULL AND NOT ST_Contains(d.boundary, s.geom)"
+            "JOIN regions d ON d.code = left(s.region_code, 6) || '000000' "
+            "WHERE d.boundary IS NOT NULL AND NOT ST_Contains(d.boundary, s.geom)"
         )
     )
     assert misplaced == 0
