@@ -107,7 +107,9 @@ def list_sites(
     region: RegionParam = None,
     level: Annotated[list[SiteLevel] | None, Query()] = None,
     kind: Annotated[list[SiteKind] | None, Query()] = None,
-    status: Annotated[list[SiteStatus] | None, Query(description="default: published")] = None,
+    status: Annotated[
+        list[SiteStatus] | None, Query(description="published (default) or retired")
+    ] = None,
     demo: bool | None = None,
     q: Annotated[
         str | None, Query(max_length=100, pattern=r"^[^\x00]*$", description="part of the name")
@@ -116,6 +118,10 @@ def list_sites(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> FeatureCollection:
+    if status and SiteStatus.draft in status:
+        raise InvalidInput(
+            "status", "草稿仅维护人员可见 — drafts are visible to their maintainers only"
+        )
     query = service.SiteQuery(
         **_place_query_args(session, bbox, near, radius_m, region, crs),  # type: ignore[arg-type]
         name=q,
@@ -165,7 +171,7 @@ def nearest_sites(
 
 @router.get("/sites/{site_id}", response_model=Feature, summary="一个服务场所 One site")
 def get_site(session: SessionDep, site_id: int, crs: CrsParam = CRS.wgs84) -> Feature:
-    site = service.get_site(session, site_id)
+    site = service.get_public_site(session, site_id)
     names = region_names(session, [site.region_code])
     return site_feature(site, names.get(site.region_code), crs)
 
@@ -239,8 +245,8 @@ def list_regions(
 def regions_at(
     session: SessionDep, at: Annotated[str, Query(description="lon,lat")], crs: CrsParam = CRS.wgs84
 ) -> RegionsAtPoint:
-    lon, lat = parse_lonlat(at, "at", crs)
-    chain = service.region_chain_at(session, (lon, lat))
+    chain = service.region_chain_at(session, parse_lonlat(at, "at", crs))
+    lon, lat = (float(p) for p in at.split(","))  # echoed in the caller's system
     return RegionsAtPoint(
         lon=lon,
         lat=lat,

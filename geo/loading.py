@@ -285,4 +285,6 @@ def load_all(
         session.merge(DatasetLoad(name=dataset.name, sha256=checksum, rows=rows))
         session.flush()
         results.append(LoadResult(dataset.name, rows, skipped=False))
+    if reload_rest:
+        session.execute(text("ANALYZE regions, sites, facilities"))  # fresh planner statistics
     return results

@@ -118,17 +118,45 @@ def _facility_filters(q: FacilityQuery) -> list[Any]:
 def _page(
     session: Session, model: type[Model], clauses: list[Any], q: PlaceQuery
 ) -> tuple[list[tuple[Model, float | None]], int]:
-    distance: Any = (
-        func.ST_Distance(_geog(model.geom), _geog_point(q.near)) if q.near is not None else null()
-    )
-    stmt = select(model, distance).where(and_(True, *clauses))
-    if q.near is not None:
-        stmt = stmt.order_by(_geog(model.geom).op("<->")(_geog_point(q.near)), model.id)
+    where = and_(True, *clauses)
+    total = int(session.scalar(select(func.count()).select_from(model).where(where)) or 0)
+    if q.near is None:
+        stmt = select(model, null()).where(where).order_by(model.id)
     else:
-        stmt = stmt.order_by(model.id)
-    total = session.scalar(select(func.count()).select_from(model).where(and_(True, *clauses)))
+        within = _nearest_bound_m(session, model, where, q.near, q.offset + q.limit)
+        if within is None:
+            return [], total
+        point, geog = _geog_point(q.near), _geog(model.geom)
+        distance = func.ST_Distance(geog, point)
+        stmt = (
+            select(model, distance)
+            .where(where, func.ST_DWithin(geog, point, within))
+            .order_by(distance, model.id)
+        )
     rows = session.execute(stmt.limit(q.limit).offset(q.offset)).all()
-    return [(row[0], row[1]) for row in rows], int(total or 0)
+    return [(row[0], row[1]) for row in rows], total
+
+
+def _nearest_bound_m(
+    session: Session, model: type[Model], where: Any, near: LonLat, count: int
+) -> float | None:
+    """A radius that holds the ``count`` nearest rows, found with the KNN index.
+
+    The index orders by distance on the sphere, answers report the (more exact)
+    spheroid distance, so the two orders can differ by a few metres: the largest
+    spheroid distance among the ``count`` sphere-nearest rows bounds the true
+    ``count`` nearest, which a second, exact ``ST_DWithin`` query then ranks.
+    """
+    point, geog = _geog_point(near), _geog(model.geom)
+    knn = (
+        select(func.ST_Distance(geog, point).label("d"))
+        .where(where)
+        .order_by(geog.op("<->")(point))
+        .limit(count)
+        .subquery()
+    )
+    bound = session.scalar(select(func.max(knn.c.d)))
+    return None if bound is None else float(bound) + 0.01
 
 
 def find_sites(session: Session, q: SiteQuery) -> tuple[list[tuple[Site, float | None]], int]:
@@ -155,6 +183,14 @@ def nearest_sites(
 def get_site(session: Session, site_id: int) -> Site:
     site = session.get(Site, site_id) if 0 < site_id < 2**31 else None  # ids are int4
     if site is None:
+        raise SiteNotFound(f"服务场所不存在 Site {site_id} not found", id=site_id)
+    return site
+
+
+def get_public_site(session: Session, site_id: int) -> Site:
+    """A site as the public sees it: drafts stay with their maintainers until published."""
+    site = get_site(session, site_id)
+    if site.status == SiteStatus.draft:
         raise SiteNotFound(f"服务场所不存在 Site {site_id} not found", id=site_id)
     return site
 
@@ -208,8 +244,8 @@ def find_regions(
 ) -> tuple[list[Region], int]:
     clauses: list[Any] = []
     if parent is not None:
-        prefix = divisions.subtree_prefix(divisions.full_code(parent, "parent"))
-        clauses += [Region.code.startswith(prefix), Region.code != divisions.full_code(parent)]
+        parent = region_filter(session, parent, "parent")
+        clauses += [Region.code.startswith(divisions.subtree_prefix(parent)), Region.code != parent]
     if level is not None:
         clauses.append(Region.level == level)
     if name:

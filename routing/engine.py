@@ -16,6 +16,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import routingkit_cch as rk
@@ -116,11 +117,15 @@ class Engine:
         self.build_s = time.perf_counter() - started
 
     # -- geometry -------------------------------------------------------------------------
-    def to_local(self, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def to_local(
+        self, lon: NDArray[np.float64], lat: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Equirectangular metres around the network's centre (for snapping and rasters)."""
         return (np.asarray(lon) - self.lon0) * self.kx, (np.asarray(lat) - self.lat0) * self.ky
 
-    def to_lonlat(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def to_lonlat(
+        self, x: NDArray[np.floating[Any]], y: NDArray[np.floating[Any]]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         return np.asarray(x) / self.kx + self.lon0, np.asarray(y) / self.ky + self.lat0
 
     def _mode_pieces(self, mode: Mode) -> NDArray[np.bool_]:
@@ -132,9 +137,12 @@ class Engine:
         ok = ms < INF_MS
         n = net.node_count
         graph = scipy.sparse.csr_matrix(
-            (np.ones(int(ok.sum()), dtype=np.int8), (net.arc_source[ok], net.arc_target[ok])), shape=(n, n)
+            (np.ones(int(ok.sum()), dtype=np.int8), (net.arc_source[ok], net.arc_target[ok])),
+            shape=(n, n),
         )
-        _, labels = scipy.sparse.csgraph.connected_components(graph, directed=True, connection="strong")
+        _, labels = scipy.sparse.csgraph.connected_components(
+            graph, directed=True, connection="strong"
+        )
         sizes = np.bincount(labels)
         big = sizes >= min(BIG_COMPONENT_NODES, 0.5 * sizes.max())
         usable = np.zeros(net.piece_count, dtype=np.bool_)
@@ -149,25 +157,52 @@ class Engine:
         ok[net.piece_offsets[1:] - 1] = False  # the last vertex of a piece starts no segment
         nx = int((self.vx.max() - self.x0) // GRID_CELL_M) + 2
         ny = int((self.vy.max() - self.y0) // GRID_CELL_M) + 2
-        start, items = kernels.build_grid(self.vx, self.vy, ok, self.x0, self.y0, GRID_CELL_M, nx, ny)
+        start, items = kernels.build_grid(
+            self.vx, self.vy, ok, self.x0, self.y0, GRID_CELL_M, nx, ny
+        )
         return _Grid(start, items, nx, ny)
 
     def nbytes(self) -> int:
-        """Bytes of the arrays this engine holds (RoutingKit's index is measured by the benchmark)."""
+        """Bytes of this engine's arrays (RoutingKit's index is measured by the benchmark)."""
         grids = sum(g.start.nbytes + g.items.nbytes for g in self.grids.values())
-        return self.network.nbytes() + grids + self.vx.nbytes + self.vy.nbytes + self.vertex_piece.nbytes
+        return (
+            self.network.nbytes()
+            + grids
+            + self.vx.nbytes
+            + self.vy.nbytes
+            + self.vertex_piece.nbytes
+        )
 
     # -- snapping -------------------------------------------------------------------------
     def snap_many(
         self, lon: NDArray[np.float64], lat: NDArray[np.float64], mode: Mode
-    ) -> tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    ) -> tuple[
+        NDArray[np.int32],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+    ]:
         """Pieces (-1 beyond the radius), metres along them, distances, snapped lon, lat."""
-        px, py = self.to_local(np.atleast_1d(np.asarray(lon, dtype=np.float64)), np.atleast_1d(np.asarray(lat, dtype=np.float64)))
+        px, py = self.to_local(
+            np.atleast_1d(np.asarray(lon, dtype=np.float64)),
+            np.atleast_1d(np.asarray(lat, dtype=np.float64)),
+        )
         grid = self.grids[mode]
         seg, frac, dist = kernels.nearest_segment(
-            px, py, self.vx, self.vy, grid.start, grid.items,
-            self.x0, self.y0, GRID_CELL_M, grid.nx, grid.ny, self.snap_radius_m,
-        )  # fmt: skip
+            px,
+            py,
+            self.vx,
+            self.vy,
+            grid.start,
+            grid.items,
+            self.x0,
+            self.y0,
+            GRID_CELL_M,
+            grid.nx,
+            grid.ny,
+            self.snap_radius_m,
+        )
         found = seg >= 0
         s = np.where(found, seg, 0)
         vm = self.network.vertex_m
@@ -190,9 +225,19 @@ class Engine:
         x, y = self.to_local(np.array([lon]), np.array([lat]))
         grid = self.grids[mode]
         seg, _, dist = kernels.nearest_segment(
-            x, y, self.vx, self.vy, grid.start, grid.items,
-            self.x0, self.y0, GRID_CELL_M, grid.nx, grid.ny, 20_000.0,
-        )  # fmt: skip
+            x,
+            y,
+            self.vx,
+            self.vy,
+            grid.start,
+            grid.items,
+            self.x0,
+            self.y0,
+            GRID_CELL_M,
+            grid.nx,
+            grid.ny,
+            20_000.0,
+        )
         return float(dist[0]) if seg[0] >= 0 else None
 
     # -- entries of a snapped point into the graph ----------------------------------------------
@@ -206,7 +251,7 @@ class Engine:
         return min(1.0, max(0.0, snap.along_m / length)) if length > 0 else 0.0
 
     def source_entries(self, snap: Snap, mode: Mode) -> list[tuple[int, int]]:
-        """(node, ms) to leave a snapped point: ahead along the forward arc, back along the backward."""
+        """(node, ms) to leave a snapped point: along the forward arc, back along the backward."""
         net, f = self.network, self._fraction(snap)
         out = []
         wf = self._arc_w(int(net.piece_forward_arc[snap.piece]), mode)
@@ -228,6 +273,30 @@ class Engine:
         if wb < INF_MS:
             out.append((int(net.piece_v[snap.piece]), round((1 - f) * wb)))
         return out
+
+    def target_entry_arrays(
+        self, targets: list[Snap | None], mode: Mode
+    ) -> tuple[NDArray[np.int32], NDArray[np.int64], NDArray[np.int32]]:
+        """:meth:`target_entries` of many targets at once: (node, extra ms, target index)."""
+        net = self.network
+        index = np.array([i for i, t in enumerate(targets) if t is not None], dtype=np.int32)
+        piece = np.array([t.piece for t in targets if t is not None], dtype=np.int64)
+        along = np.array([t.along_m for t in targets if t is not None], dtype=np.float64)
+        length = net.piece_length_m[piece]
+        f = np.clip(np.divide(along, length, out=np.zeros_like(along), where=length > 0), 0.0, 1.0)
+        ms = net.arc_ms(mode)
+        fwd, bwd = net.piece_forward_arc[piece], net.piece_backward_arc[piece]
+        wf = np.where(fwd >= 0, ms[np.maximum(fwd, 0)], INF_MS).astype(np.int64)
+        wb = np.where(bwd >= 0, ms[np.maximum(bwd, 0)], INF_MS).astype(np.int64)
+        ok_f, ok_b = wf < INF_MS, wb < INF_MS
+        nodes = np.concatenate([net.piece_u[piece][ok_f], net.piece_v[piece][ok_b]]).astype(
+            np.int32
+        )
+        extra = np.concatenate([np.round(f * wf)[ok_f], np.round((1 - f) * wb)[ok_b]]).astype(
+            np.int64
+        )
+        which = np.concatenate([index[ok_f], index[ok_b]]).astype(np.int32)
+        return nodes, extra, which
 
     def _direct_ms(self, a: Snap, b: Snap, mode: Mode) -> int | None:
         """Time along the shared piece when both points lie on it and it may be driven that way."""
@@ -325,18 +394,41 @@ class Engine:
         leave_forward = first == int(net.piece_v[a.piece]) and net.piece_forward_arc[a.piece] >= 0
         end_a = length_a if leave_forward else 0.0
         head_ms = next(w for node, w in self.source_entries(a, mode) if node == first)
-        stretches.append(Stretch(net.name_of_piece(a.piece), self._partial(a.piece, a.along_m, end_a), abs(end_a - a.along_m), head_ms))
+        stretches.append(
+            Stretch(
+                net.name_of_piece(a.piece),
+                self._partial(a.piece, a.along_m, end_a),
+                abs(end_a - a.along_m),
+                head_ms,
+            )
+        )
         for arc in arcs:
             piece = int(net.arc_piece[arc])
             coords = net.piece_coords(piece)
             if net.arc_reversed[arc]:
                 coords = coords[::-1]
-            stretches.append(Stretch(net.name_of_piece(piece), coords, float(net.piece_length_m[piece]), float(ms_arcs[arc])))
+            stretches.append(
+                Stretch(
+                    net.name_of_piece(piece),
+                    coords,
+                    float(net.piece_length_m[piece]),
+                    float(ms_arcs[arc]),
+                )
+            )
         enter_forward = last == int(net.piece_u[b.piece]) and net.piece_forward_arc[b.piece] >= 0
         start_b = 0.0 if enter_forward else float(net.piece_length_m[b.piece])
         tail_ms = next(w for node, w in self.target_entries(b, mode) if node == last)
-        stretches.append(Stretch(net.name_of_piece(b.piece), self._partial(b.piece, start_b, b.along_m), abs(b.along_m - start_b), tail_ms))
-        line = np.concatenate([s.coords if i == 0 else s.coords[1:] for i, s in enumerate(stretches)])
+        stretches.append(
+            Stretch(
+                net.name_of_piece(b.piece),
+                self._partial(b.piece, start_b, b.along_m),
+                abs(b.along_m - start_b),
+                tail_ms,
+            )
+        )
+        line = np.concatenate(
+            [s.coords if i == 0 else s.coords[1:] for i, s in enumerate(stretches)]
+        )
         keep = np.ones(len(line), dtype=np.bool_)
         keep[1:] = np.any(np.diff(line, axis=0) != 0, axis=1)
         distance = sum(s.distance_m for s in stretches)
@@ -356,29 +448,56 @@ class Engine:
         Returns the settled nodes and each target's time in ms (``kernels.UNSET`` if not found).
         """
         sources = self.source_entries(origin, mode)
-        entry_node, entry_extra, entry_target = [], [], []
-        for t, snap in enumerate(targets or []):
-            if snap is None:
-                continue
-            for node, extra in self.target_entries(snap, mode):
-                entry_node.append(node)
-                entry_extra.append(extra)
-                entry_target.append(t)
+        entry_node, entry_extra, entry_target = self.target_entry_arrays(targets or [], mode)
         count = len(targets or [])
         scratch = self._scratch()
         nodes, times, best = kernels.bounded_dijkstra(
-            self.network.out_start, self.network.out_arcs, self.network.arc_target, self.network.arc_ms(mode),
-            np.array([s for s, _ in sources], dtype=np.int32), np.array([w for _, w in sources], dtype=np.int64),
+            self.network.out_start,
+            self.network.out_arcs,
+            self.network.arc_target,
+            self.network.arc_ms(mode),
+            np.array([s for s, _ in sources], dtype=np.int32),
+            np.array([w for _, w in sources], dtype=np.int64),
             np.int64(limit_ms),
-            np.array(entry_node, dtype=np.int32), np.array(entry_extra, dtype=np.int64),
-            np.array(entry_target, dtype=np.int32), count, count if k is None else k,
-            scratch.dist, scratch.node_entry, scratch.touched,
-        )  # fmt: skip
+            np.array(entry_node, dtype=np.int32),
+            np.array(entry_extra, dtype=np.int64),
+            np.array(entry_target, dtype=np.int32),
+            count,
+            count if k is None else k,
+            scratch.dist,
+            scratch.node_entry,
+            scratch.touched,
+        )
         for t, snap in enumerate(targets or []):
             direct = None if snap is None else self._direct_ms(origin, snap, mode)
             if direct is not None and direct <= limit_ms and direct < best[t]:
                 best[t] = direct
         return Reach(nodes, times, origin), best
+
+    def reach_from_node(
+        self, node: int, mode: Mode, limit_ms: int
+    ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
+        """Nodes within ``limit_ms`` of a graph node and their times (the isochrone's node set)."""
+        scratch = self._scratch()
+        empty_i = np.zeros(0, dtype=np.int32)
+        nodes, times, _ = kernels.bounded_dijkstra(
+            self.network.out_start,
+            self.network.out_arcs,
+            self.network.arc_target,
+            self.network.arc_ms(mode),
+            np.array([node], dtype=np.int32),
+            np.zeros(1, dtype=np.int64),
+            np.int64(limit_ms),
+            empty_i,
+            np.zeros(0, dtype=np.int64),
+            empty_i,
+            0,
+            0,
+            scratch.dist,
+            scratch.node_entry,
+            scratch.touched,
+        )
+        return nodes, times
 
     def nearest(
         self, origin: Snap, targets: list[Snap | None], mode: Mode, k: int, limit_ms: int
@@ -389,7 +508,9 @@ class Engine:
         order = found[np.argsort(best[found], kind="stable")][:k]
         return [(int(t), int(best[t])) for t in order]
 
-    def matrix_ms(self, sources: list[Snap], targets: list[Snap], mode: Mode) -> NDArray[np.float64]:
+    def matrix_ms(
+        self, sources: list[Snap], targets: list[Snap], mode: Mode
+    ) -> NDArray[np.float64]:
         """Travel times in ms from every source to every target (``nan`` where unreachable)."""
         entries = [self.target_entries(t, mode) for t in targets]
         pinned = sorted({node for e in entries for node, _ in e})
@@ -404,7 +525,9 @@ class Engine:
                 continue
             times = one_to_many.distances_from_multi(starts)
             for j, target in enumerate(targets):
-                reached = [times[slot[n]] + extra for n, extra in entries[j] if times[slot[n]] is not None]
+                reached = [
+                    int(t) + extra for n, extra in entries[j] if (t := times[slot[n]]) is not None
+                ]
                 direct = self._direct_ms(source, target, mode)
                 if direct is not None:
                     reached.append(direct)
@@ -415,7 +538,9 @@ class Engine:
         return out
 
     # -- isochrones -------------------------------------------------------------------------------
-    def isochrone_polygons(self, reach: Reach, mode: Mode, limits_ms: list[int]) -> list[BaseGeometry]:
+    def isochrone_polygons(
+        self, reach: Reach, mode: Mode, limits_ms: list[int]
+    ) -> list[BaseGeometry]:
         """One (multi)polygon per limit: the area within reach along the roads.
 
         The reachable parts of the arcs are rasterised on a grid (40 m walking,
@@ -437,13 +562,27 @@ class Engine:
         nx = int((float(x.max()) + margin - x0) // cell) + 1
         ny = int((float(y.max()) + margin - y0) // cell) + 1
         grid = kernels.rasterize_reach(
-            arc_time, net.arc_ms(mode), net.arc_piece, net.arc_reversed, net.piece_offsets,
-            self.vx, self.vy, net.vertex_m, net.piece_length_m,
-            np.asarray(limits_ms, dtype=np.int64), x0, y0, cell, nx, ny,
-        ).reshape(ny, nx)  # fmt: skip
+            arc_time,
+            net.arc_ms(mode),
+            net.arc_piece,
+            net.arc_reversed,
+            net.piece_offsets,
+            self.vx,
+            self.vy,
+            net.vertex_m,
+            net.piece_length_m,
+            np.asarray(limits_ms, dtype=np.int64),
+            x0,
+            y0,
+            cell,
+            nx,
+            ny,
+        ).reshape(ny, nx)
         return [self._cells_to_polygon(grid <= limit, x0, y0, cell) for limit in limits_ms]
 
-    def _cells_to_polygon(self, mask: NDArray[np.bool_], x0: float, y0: float, cell: float) -> BaseGeometry:
+    def _cells_to_polygon(
+        self, mask: NDArray[np.bool_], x0: float, y0: float, cell: float
+    ) -> BaseGeometry:
         grown = mask.copy()
         grown[1:, :] |= mask[:-1, :]
         grown[:-1, :] |= mask[1:, :]

@@ -30,14 +30,14 @@ class OutsideNetwork(InvalidInput):
 
     def __init__(self, field: str, distance_m: float | None, radius_m: float) -> None:
         where = (
-            f"最近的道路在 {distance_m:.0f} 米外 / the nearest usable road is {distance_m:.0f} m away"
+            f"最近的道路在 {distance_m:.0f} 米外 / "
+            f"the nearest usable road is {distance_m:.0f} m away"
             if distance_m is not None
             else f"{radius_m:.0f} 米内没有可用道路 / no usable road within {radius_m:.0f} m"
         )
         super().__init__(
             field,
-            f"该点不在路网上 / the point is off the road network: {where} "
-            f"(limit {radius_m:.0f} m)",
+            f"该点不在路网上 / the point is off the road network: {where} (limit {radius_m:.0f} m)",
             distance_m=None if distance_m is None else round(distance_m, 1),
             radius_m=radius_m,
         )

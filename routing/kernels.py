@@ -16,7 +16,9 @@ _CACHE = True
 
 
 @numba.njit(cache=_CACHE, inline="always")
-def _push(keys: NDArray[np.int64], vals: NDArray[np.int32], size: int, key: np.int64, val: int) -> int:
+def _push(
+    keys: NDArray[np.int64], vals: NDArray[np.int32], size: int, key: np.int64, val: int
+) -> int:
     i = size
     keys[i] = key
     vals[i] = val

@@ -49,7 +49,9 @@ class NetworkVersion(Base):
     length_km: Mapped[float] = mapped_column(Float)
     extent: Mapped[WKBElement] = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False))
     attribution: Mapped[str] = mapped_column(
-        Text, default="© OpenStreetMap contributors (ODbL 1.0)", server_default="© OpenStreetMap contributors (ODbL 1.0)"
+        Text,
+        default="© OpenStreetMap contributors (ODbL 1.0)",
+        server_default="© OpenStreetMap contributors (ODbL 1.0)",
     )
 
     __table_args__ = (
@@ -101,6 +103,4 @@ class RoadEdge(Base):
     drive_ms: Mapped[int | None] = mapped_column(Integer)
     geom: Mapped[WKBElement] = mapped_column(Geometry("LINESTRING", srid=4326, spatial_index=False))
 
-    __table_args__ = (
-        Index("ix_road_edges_geom", "geom", postgresql_using="gist"),
-    )
+    __table_args__ = (Index("ix_road_edges_geom", "geom", postgresql_using="gist"),)

@@ -124,15 +124,19 @@ class RoadNetwork:
     @property
     def extent(self) -> tuple[float, float, float, float]:
         return (
-            float(self.node_lon.min()), float(self.node_lat.min()),
-            float(self.node_lon.max()), float(self.node_lat.max()),
-        )  # fmt: skip
+            float(self.node_lon.min()),
+            float(self.node_lat.min()),
+            float(self.node_lon.max()),
+            float(self.node_lat.max()),
+        )
 
 
 def _intern(values: list[str | None]) -> tuple[NDArray[np.int32], list[str]]:
     table: dict[str, int] = {}
     ids = np.fromiter(
-        (-1 if v is None else table.setdefault(v, len(table)) for v in values), dtype=np.int32, count=len(values)
+        (-1 if v is None else table.setdefault(v, len(table)) for v in values),
+        dtype=np.int32,
+        count=len(values),
     )
     return ids, list(table)
 
@@ -156,7 +160,11 @@ def assemble(
     """Build the arrays from arcs and piece geometries (pieces numbered 0..p-1, in arc order)."""
     n = len(node_lon)
     pieces = len(piece_offsets) - 1
-    seg = haversine_m(coords[:-1, 0], coords[:-1, 1], coords[1:, 0], coords[1:, 1]) if len(coords) > 1 else np.zeros(0)
+    seg = (
+        haversine_m(coords[:-1, 0], coords[:-1, 1], coords[1:, 0], coords[1:, 1])
+        if len(coords) > 1
+        else np.zeros(0)
+    )
     cumulative = np.concatenate([[0.0], np.cumsum(seg)])
     starts = np.repeat(piece_offsets[:-1], np.diff(piece_offsets))
     vertex_m = cumulative - cumulative[starts]

@@ -58,9 +58,11 @@ class RoadGraph:
 
 
 def haversine_m(
-    lon1: NDArray[np.float64], lat1: NDArray[np.float64],
-    lon2: NDArray[np.float64], lat2: NDArray[np.float64],
-) -> NDArray[np.float64]:  # fmt: skip
+    lon1: NDArray[np.float64],
+    lat1: NDArray[np.float64],
+    lon2: NDArray[np.float64],
+    lat2: NDArray[np.float64],
+) -> NDArray[np.float64]:
     """Great-circle distance in metres between arrays of points (degrees)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp = p2 - p1
@@ -90,6 +92,8 @@ def _read_ways(path: Path, report: Report) -> list[_Way]:
     )
     try:
         for way in processor:
+            if not isinstance(way, osmium.osm.Way):
+                continue
             tags = {tag.k: tag.v for tag in way.tags}
             access = way_access(tags)
             if access is None:
@@ -133,7 +137,9 @@ def _cut(way: _Way, inside: dict[int, bool] | None) -> list[list[int]]:
     return runs
 
 
-def read_osm(path: Path, clip: BaseGeometry | None = None, report: Report | None = None) -> RoadGraph:
+def read_osm(
+    path: Path, clip: BaseGeometry | None = None, report: Report | None = None
+) -> RoadGraph:
     """Read a file's highway ways into a :class:`RoadGraph`, clipped to ``clip`` (WGS-84) if given.
 
     Raises :class:`OsmFileError` when the file is missing, unreadable or holds no usable road.
@@ -151,12 +157,20 @@ def read_osm(path: Path, clip: BaseGeometry | None = None, report: Report | None
     graph = _split(runs, report)
     graph.ways_read = len(ways)
     if graph.piece_count == 0:
-        raise OsmFileError(str(path), "no usable highway way (inside the clip area)" if clip else "no usable highway way")
+        raise OsmFileError(
+            str(path),
+            "no usable highway way (inside the clip area)" if clip else "no usable highway way",
+        )
     return graph
 
 
 def _inside(ways: list[_Way], clip: BaseGeometry) -> dict[int, bool]:
-    refs = {ref: (lon, lat) for w in ways for ref, lon, lat in zip(w.refs, w.lons, w.lats, strict=True) if ref != -1}
+    refs = {
+        ref: (lon, lat)
+        for w in ways
+        for ref, lon, lat in zip(w.refs, w.lons, w.lats, strict=True)
+        if ref != -1
+    }
     ids = np.fromiter(refs, dtype=np.int64, count=len(refs))
     xy = np.array(list(refs.values()), dtype=np.float64).reshape(-1, 2)
     shapely.prepare(clip)
@@ -207,9 +221,15 @@ def _split(runs: list[tuple[_Way, list[int]]], report: Report) -> RoadGraph:
         if done % 20000 == 0:
             report("split into road pieces", done, len(pieces))
     report("split into road pieces", len(pieces), len(pieces))
-    coords = np.column_stack([np.asarray(lons, dtype=np.float64), np.asarray(lats, dtype=np.float64)])
+    coords = np.column_stack(
+        [np.asarray(lons, dtype=np.float64), np.asarray(lats, dtype=np.float64)]
+    )
     offsets_a = np.asarray(offsets, dtype=np.int64)
-    seg = haversine_m(coords[:-1, 0], coords[:-1, 1], coords[1:, 0], coords[1:, 1]) if len(coords) > 1 else np.zeros(0)
+    seg = (
+        haversine_m(coords[:-1, 0], coords[:-1, 1], coords[1:, 0], coords[1:, 1])
+        if len(coords) > 1
+        else np.zeros(0)
+    )
     cumulative = np.concatenate([[0.0], np.cumsum(seg)])
     length = cumulative[offsets_a[1:] - 1] - cumulative[offsets_a[:-1]]
     return RoadGraph(

@@ -70,14 +70,33 @@ STEPS_SPEED_KPH = 2.5
 
 NOT_WALKABLE = {"motorway", "motorway_link"}
 NOT_A_ROAD = {
-    "proposed", "construction", "abandoned", "disused", "platform", "raceway",
-    "bus_guideway", "escape", "razed", "no", "elevator", "emergency_bay", "rest_area",
+    "proposed",
+    "construction",
+    "abandoned",
+    "disused",
+    "platform",
+    "raceway",
+    "bus_guideway",
+    "escape",
+    "razed",
+    "no",
+    "elevator",
+    "emergency_bay",
+    "rest_area",
     "services",
-}  # fmt: skip
+}
 WALK_ONLY = {
-    "footway", "pedestrian", "path", "steps", "cycleway", "track", "bridleway",
-    "corridor", "crossing", "sidewalk",
-}  # fmt: skip
+    "footway",
+    "pedestrian",
+    "path",
+    "steps",
+    "cycleway",
+    "track",
+    "bridleway",
+    "corridor",
+    "crossing",
+    "sidewalk",
+}
 DENIED = {"no", "private"}
 ALLOWED = {"yes", "designated", "permissive", "destination", "customers", "delivery"}
 _MAXSPEED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(km/h|kmh|kph|mph|knots)?\s*$")

@@ -15,13 +15,28 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from routing.network import INF_MS, ArcTable, RoadNetwork, assemble
-from routing.osm import RoadGraph, Report
+from routing.osm import Report, RoadGraph
 
 EDGE_COLUMNS = (
-    "version_id", "id", "piece_id", "source", "target", "osm_way_id", "highway", "name", "oneway",
-    "maxspeed_kph", "length_m", "walk", "drive", "walk_speed_kph", "drive_speed_kph", "walk_ms",
-    "drive_ms", "geom",
-)  # fmt: skip
+    "version_id",
+    "id",
+    "piece_id",
+    "source",
+    "target",
+    "osm_way_id",
+    "highway",
+    "name",
+    "oneway",
+    "maxspeed_kph",
+    "length_m",
+    "walk",
+    "drive",
+    "walk_speed_kph",
+    "drive_speed_kph",
+    "walk_ms",
+    "drive_ms",
+    "geom",
+)
 
 
 def _driver_connection(session: Session) -> Any:
@@ -29,12 +44,17 @@ def _driver_connection(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
-def write_graph(session: Session, version_id: int, graph: RoadGraph, arcs: ArcTable, report: Report) -> None:
+def write_graph(
+    session: Session, version_id: int, graph: RoadGraph, arcs: ArcTable, report: Report
+) -> None:
     """COPY the nodes and directed edges of ``graph`` as version ``version_id``."""
     conn = _driver_connection(session)
     points = _ewkb(shapely.points(graph.node_lon, graph.node_lat))
     total = graph.node_count + len(arcs.piece)
-    with conn.cursor() as cur, cur.copy("COPY road_nodes (version_id, id, osm_id, geom) FROM STDIN") as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy("COPY road_nodes (version_id, id, osm_id, geom) FROM STDIN") as copy,
+    ):
         for i, (osm_id, wkb) in enumerate(zip(graph.node_osm_id.tolist(), points, strict=True)):
             copy.write_row((version_id, i, osm_id, wkb))
             if i % 50000 == 0:
@@ -44,7 +64,10 @@ def write_graph(session: Session, version_id: int, graph: RoadGraph, arcs: ArcTa
     )
     forward = _ewkb(lines)
     backward = _ewkb(shapely.reverse(lines))
-    with conn.cursor() as cur, cur.copy(f"COPY road_edges ({', '.join(EDGE_COLUMNS)}) FROM STDIN") as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY road_edges ({', '.join(EDGE_COLUMNS)}) FROM STDIN") as copy,
+    ):
         for row, done in _edge_rows(version_id, graph, arcs, forward, backward):
             copy.write_row(row)
             if done % 50000 == 0:
@@ -68,12 +91,25 @@ def _edge_rows(
         walk_ms = int(arcs.walk_ms[i])
         drive_ms = int(arcs.drive_ms[i])
         row = (
-            version_id, i, p, int(arcs.source[i]), int(arcs.target[i]), way_ids[p], graph.piece_highway[p],
-            graph.piece_name[p], access.oneway, access.maxspeed_kph, length[p], bool(arcs.walk[i]),
-            bool(arcs.drive[i]), access.walk_speed_kph, access.drive_speed_kph,
-            walk_ms if walk_ms < INF_MS else None, drive_ms if drive_ms < INF_MS else None,
+            version_id,
+            i,
+            p,
+            int(arcs.source[i]),
+            int(arcs.target[i]),
+            way_ids[p],
+            graph.piece_highway[p],
+            graph.piece_name[p],
+            access.oneway,
+            access.maxspeed_kph,
+            length[p],
+            bool(arcs.walk[i]),
+            bool(arcs.drive[i]),
+            access.walk_speed_kph,
+            access.drive_speed_kph,
+            walk_ms if walk_ms < INF_MS else None,
+            drive_ms if drive_ms < INF_MS else None,
             backward[p] if arcs.reversed[i] else forward[p],
-        )  # fmt: skip
+        )
         yield row, i
 
 
@@ -82,7 +118,8 @@ def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwo
     conn = _driver_connection(session)
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT ST_X(geom), ST_Y(geom) FROM road_nodes WHERE version_id = %s ORDER BY id", (version_id,)
+            "SELECT ST_X(geom), ST_Y(geom) FROM road_nodes WHERE version_id = %s ORDER BY id",
+            (version_id,),
         )
         nodes = np.array(cur.fetchall(), dtype=np.float64).reshape(-1, 2)
         cur.execute(

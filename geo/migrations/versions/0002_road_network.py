@@ -23,7 +23,12 @@ def upgrade() -> None:
         sa.Column("city_code", sa.String(length=12), nullable=False),
         sa.Column("source_file", sa.Text(), nullable=False),
         sa.Column("source_sha256", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.Column("active", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("clipped", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("ways_read", sa.Integer(), nullable=False),
@@ -32,7 +37,13 @@ def upgrade() -> None:
         sa.Column("length_km", sa.Float(), nullable=False),
         sa.Column(
             "extent",
-            Geometry(geometry_type="POLYGON", srid=4326, spatial_index=False, from_text="ST_GeomFromEWKT", name="geometry"),
+            Geometry(
+                geometry_type="POLYGON",
+                srid=4326,
+                spatial_index=False,
+                from_text="ST_GeomFromEWKT",
+                name="geometry",
+            ),
             nullable=False,
         ),
         sa.Column(
@@ -57,7 +68,13 @@ def upgrade() -> None:
         sa.Column("osm_id", sa.BigInteger(), nullable=False),
         sa.Column(
             "geom",
-            Geometry(geometry_type="POINT", srid=4326, spatial_index=False, from_text="ST_GeomFromEWKT", name="geometry"),
+            Geometry(
+                geometry_type="POINT",
+                srid=4326,
+                spatial_index=False,
+                from_text="ST_GeomFromEWKT",
+                name="geometry",
+            ),
             nullable=False,
         ),
         sa.ForeignKeyConstraint(["version_id"], ["road_network_versions.id"], ondelete="CASCADE"),
@@ -85,14 +102,20 @@ def upgrade() -> None:
         sa.Column(
             "geom",
             Geometry(
-                geometry_type="LINESTRING", srid=4326, spatial_index=False, from_text="ST_GeomFromEWKT", name="geometry"
+                geometry_type="LINESTRING",
+                srid=4326,
+                spatial_index=False,
+                from_text="ST_GeomFromEWKT",
+                name="geometry",
             ),
             nullable=False,
         ),
         sa.ForeignKeyConstraint(["version_id"], ["road_network_versions.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("version_id", "id"),
     )
-    op.create_index("ix_road_edges_geom", "road_edges", ["geom"], unique=False, postgresql_using="gist")
+    op.create_index(
+        "ix_road_edges_geom", "road_edges", ["geom"], unique=False, postgresql_using="gist"
+    )
 
 
 def downgrade() -> None:
