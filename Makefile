@@ -36,6 +36,7 @@ db: setup
 	$(BIN)/daofu db up
 	$(BIN)/daofu db migrate
 	$(BIN)/daofu data load
+	$(BIN)/daofu roads import data/roads/nanjing_xinjiekou_highways.osm.pbf --city 320100
 
 demo: db
 	$(BIN)/daofu serve

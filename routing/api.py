@@ -9,7 +9,6 @@ unreachable 404, no network for the city 409 naming the import command.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
 from geo.coords import CRS, geometry_from_wgs84, to_wgs84
-from geo.db import session_scope
+from geo.db import request_session
 from geo.errors import InvalidInput
 from geo.models import SiteKind, SiteLevel
 from routing import service
@@ -46,17 +45,11 @@ from routing.schemas import (
 router = APIRouter(prefix="/api", tags=["routing"])
 
 
-def get_session() -> Iterator[Session]:
-    """The request's session; ``web`` overrides this with its own request-session dependency."""
-    with session_scope() as session:
-        yield session
-
-
 def get_holder() -> EngineHolder:
     return default_holder()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(request_session)]
 HolderDep = Annotated[EngineHolder, Depends(get_holder)]
 
 

@@ -51,8 +51,20 @@ def import_command(
             help="division code (e.g. 370100): clip to its boundary and serve it for that city"
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="import even if this file is the city's active network")
+    ] = False,
 ) -> None:
     """Import the highway ways of an OSM file as a new network version and activate it."""
+    if city and not force:
+        with session_scope() as session:
+            current = service.active_import_of(session, file, city)
+            if current is not None:
+                console.print(
+                    f"路网未变 unchanged: version {current.id} of city {current.city_code} is "
+                    f"already this file ({current.node_count} nodes); skipped (--force re-imports)."
+                )
+                return
     progress, tasks = _progress()
 
     def report(step: str, done: int, total: int) -> None:

@@ -50,6 +50,19 @@ def city_at(session: Session, lon: float, lat: float) -> str | None:
     )
 
 
+def active_import_of(session: Session, path: Path, city: str) -> NetworkVersion | None:
+    """The city's active version if it was imported, clipped, from this very file."""
+    city_code = full_code(city, "city")
+    return session.scalars(
+        select(NetworkVersion).where(
+            NetworkVersion.city_code == city_code,
+            NetworkVersion.active.is_(True),
+            NetworkVersion.clipped.is_(True),
+            NetworkVersion.source_sha256 == _sha256(path),
+        )
+    ).first()
+
+
 def import_network(
     session: Session, path: Path, city: str | None = None, report: Report | None = None
 ) -> NetworkVersion:

@@ -63,7 +63,9 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session inside a transaction that is rolled back after the test."""
     with engine.connect() as connection:
         transaction = connection.begin()
-        session = Session(bind=connection, join_transaction_mode="create_savepoint")
+        session = Session(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
         try:
             yield session
         finally:

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 import geo.api
+import routing.api
 from web.errors import install_error_handlers
 
 DESCRIPTION = """
@@ -23,6 +24,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="导服 daofu", version="0.1.0", description=DESCRIPTION)
     install_error_handlers(app)
     app.include_router(geo.api.router)
+    app.include_router(routing.api.router)
     app.add_api_route(
         "/", home, methods=["GET"], response_class=HTMLResponse, include_in_schema=False
     )

@@ -7,12 +7,16 @@ import uvicorn
 
 from geo.cli import console, data_app, db_app
 from geo.settings import get_settings
+from routing.cli import app as roads_app
+from routing.cli import bench_app
 
 app = typer.Typer(
     help="导服 daofu: government service map and route planner.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
 app.add_typer(data_app, name="data")
+app.add_typer(roads_app, name="roads")
+app.add_typer(bench_app, name="bench")
 
 
 @app.command()

@@ -6,13 +6,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from geo.coords import wgs84_to_bd09, wgs84_to_gcj02
-from geo.errors import DaofuError
+from geo.db import request_session
 from routing import api, service
 from routing.engine import Engine
 from routing.errors import OutsideNetwork
@@ -27,25 +25,15 @@ GUANGZHOU_LU = (118.7700, 32.0550)
 
 @pytest.fixture
 def client(routing_session: Session, nanjing: NetworkVersion) -> Iterator[TestClient]:
-    """The router on a bare app whose error handler does what web's problem+json one does."""
-    app = FastAPI()
-    app.include_router(api.router)
+    """The whole web app, its requests served from the test session and a fresh engine holder."""
+    from web.app import create_app
+
+    app = create_app()
     holder = EngineHolder(check_interval_s=0)
-    app.dependency_overrides[api.get_session] = lambda: routing_session
+    app.dependency_overrides[request_session] = lambda: routing_session
     app.dependency_overrides[api.get_holder] = lambda: holder
 
-    @app.exception_handler(DaofuError)
-    def problem(request: Request, exc: DaofuError) -> JSONResponse:
-        body = {
-            "type": exc.code,
-            "title": exc.title,
-            "status": exc.status,
-            "detail": exc.message,
-            **exc.detail,
-        }
-        return JSONResponse(body, status_code=exc.status, media_type="application/problem+json")
-
-    with TestClient(app) as test_client:
+    with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -99,7 +87,7 @@ def test_errors_name_the_field_and_the_fix(client: TestClient) -> None:
     assert (
         far.status_code == 422
         and far.json()["field"] == "to"
-        and far.json()["type"] == "outside_network"
+        and far.json()["code"] == "outside_network"
     )
     assert 2000 < far.json()["distance_m"] < 5000
     jinan = client.get("/api/route", params={"from": "117.0,36.65", "to": "117.01,36.66"})
