@@ -1,0 +1,1 @@
+"""The item catalogue (事项), opening hours with the holiday calendar, and matching."""
