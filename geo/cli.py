@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -17,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from geo import cluster
 from geo.db import database_url, session_scope
-from geo.loading import load_all
+from geo.loading import Dataset, load_all
 from geo.migrate import upgrade_to_head
 from geo.settings import get_settings
 
@@ -71,29 +73,34 @@ def db_migrate() -> None:
     console.print("[green]schema at head[/green]")
 
 
-@data_app.command("load")
-def data_load(
-    force: bool = typer.Option(False, "--force", help="reload even if the files did not change"),
-) -> None:
-    """Load divisions, boundaries, charging stations and demo sites (skips unchanged data)."""
-    settings = get_settings()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        tasks: dict[str, TaskID] = {}
+def add_data_load(data_app: typer.Typer, datasets: Sequence[Dataset]) -> None:
+    """Give ``data_app`` its ``load`` command over ``datasets`` (all packages', in order)."""
 
-        def report(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = progress.add_task(step, total=total)
-            progress.update(tasks[step], completed=done, total=total)
+    @data_app.command("load")
+    def data_load(
+        force: bool = typer.Option(False, "--force", help="reload even if unchanged"),
+    ) -> None:
+        """Load divisions, boundaries, facilities, demo sites, the catalogue (skips unchanged)."""
+        settings = get_settings()
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            tasks: dict[str, TaskID] = {}
 
-        with session_scope() as session:
-            results = load_all(session, settings.data_dir, report, force=force)
-    table = Table("dataset", "rows", "state")
-    for r in results:
-        table.add_row(r.name, f"{r.rows:,}", "unchanged, skipped" if r.skipped else "loaded")
-    console.print(table)
+            def report(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = progress.add_task(step, total=total)
+                progress.update(tasks[step], completed=done, total=total)
+
+            with session_scope() as session:
+                results = load_all(
+                    session, settings.data_dir, report, datasets=datasets, force=force
+                )
+        table = Table("dataset", "rows", "state")
+        for r in results:
+            table.add_row(r.name, f"{r.rows:,}", "unchanged, skipped" if r.skipped else "loaded")
+        console.print(table)

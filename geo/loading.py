@@ -269,12 +269,21 @@ def _checksum(data_dir: Path, dataset: Dataset) -> str:
 
 
 def load_all(
-    session: Session, data_dir: Path, report: Report, *, force: bool = False
+    session: Session,
+    data_dir: Path,
+    report: Report,
+    *,
+    datasets: Sequence[Dataset] = DATASETS,
+    force: bool = False,
 ) -> list[LoadResult]:
-    """Load every dataset whose inputs changed (all of them with ``force``)."""
+    """Load every dataset whose inputs changed (all of them with ``force``).
+
+    ``datasets`` run in order; packages above ``geo`` append their own (``web``
+    composes the full list), so a reloaded store dataset reloads theirs too.
+    """
     results = []
     reload_rest = force
-    for dataset in DATASETS:
+    for dataset in datasets:
         checksum = _checksum(data_dir, dataset)
         done = session.get(DatasetLoad, dataset.name)
         if not reload_rest and done is not None and done.sha256 == checksum:

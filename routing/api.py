@@ -91,7 +91,7 @@ def _out(geom: BaseGeometry, crs: CRS) -> Geometry:
     return Geometry.model_validate(mapping(geom))
 
 
-def _route_feature(route: Route, mode: Mode, crs: CRS, version: int) -> RouteFeature:
+def route_feature(route: Route, mode: Mode, crs: CRS, version: int) -> RouteFeature:
     line = (
         shapely.linestrings(route.coords)
         if len(route.coords) > 1
@@ -134,7 +134,7 @@ def get_route(
     route = engine.route(
         engine.snap(*origin, mode_, "from"), engine.snap(*destination, mode_, "to"), mode_
     )
-    return _route_feature(route, mode_, crs_, engine.network.version_id)
+    return route_feature(route, mode_, crs_, engine.network.version_id)
 
 
 @router.get(

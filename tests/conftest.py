@@ -20,6 +20,7 @@ from geo.db import normalise_url, request_session
 from geo.loading import load_all
 from geo.migrate import upgrade_to_head
 from geo.settings import get_settings
+from web.datasets import ALL_DATASETS
 
 
 def server_url() -> str:
@@ -45,7 +46,7 @@ def db_url() -> str:
     upgrade_to_head(url)
     engine = create_engine(url)
     with Session(engine) as session:
-        load_all(session, get_settings().data_dir, lambda *_: None)
+        load_all(session, get_settings().data_dir, lambda *_: None, datasets=ALL_DATASETS)
         session.commit()
     engine.dispose()
     return url

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
+import catalogue.api
 import geo.api
 import routing.api
 from web.errors import install_error_handlers
@@ -25,6 +26,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(geo.api.router)
     app.include_router(routing.api.router)
+    app.include_router(catalogue.api.router)
     app.add_api_route(
         "/", home, methods=["GET"], response_class=HTMLResponse, include_in_schema=False
     )

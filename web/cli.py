@@ -5,17 +5,21 @@ from __future__ import annotations
 import typer
 import uvicorn
 
-from geo.cli import console, data_app, db_app
+from catalogue.cli import calendar_app
+from geo.cli import add_data_load, console, data_app, db_app
 from geo.settings import get_settings
 from routing.cli import app as roads_app
 from routing.cli import bench_app
+from web.datasets import ALL_DATASETS
 
 app = typer.Typer(
     help="导服 daofu: government service map and route planner.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+add_data_load(data_app, ALL_DATASETS)
 app.add_typer(data_app, name="data")
 app.add_typer(roads_app, name="roads")
+app.add_typer(calendar_app, name="calendar")
 app.add_typer(bench_app, name="bench")
 
 

@@ -1,0 +1,251 @@
+"""HTTP API of the catalogue: items, search, bundles and matching."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from catalogue import service
+from catalogue.calendar import load_calendar
+from catalogue.matching import Candidate, MatchRequest, match_item
+from catalogue.models import Item
+from catalogue.schemas import (
+    BundleDetail,
+    BundleStep,
+    ItemDetail,
+    ItemSummary,
+    LeftOut,
+    MatchAnswer,
+    MatchedSite,
+    Material,
+    SearchAnswer,
+    SearchHit,
+)
+from catalogue.search import SearchHit as SearchHitFound
+from geo.api import parse_lonlat
+from geo.coords import CRS, from_wgs84
+from geo.db import request_session
+from geo.errors import InvalidInput
+from geo.features import region_names, site_feature
+from routing.api import get_holder, route_feature
+from routing.holder import EngineHolder
+from routing.profiles import Mode
+
+router = APIRouter(prefix="/api", tags=["catalogue 事项"])
+SessionDep = Annotated[Session, Depends(request_session)]
+HolderDep = Annotated[EngineHolder, Depends(get_holder)]
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def summary(item: Item) -> ItemSummary:
+    return ItemSummary(
+        code=item.code,
+        name=item.name,
+        department=item.department,
+        category=item.category,
+        sample_content=item.sample_content,
+    )
+
+
+def detail(item: Item) -> ItemDetail:
+    return ItemDetail(
+        **summary(item).model_dump(),
+        item_type=item.item_type,
+        implementing_body=item.implementing_body,
+        legal_basis=item.legal_basis,
+        conditions=item.conditions,
+        applicants=item.applicants,
+        materials=[Material.model_validate(m) for m in item.materials],
+        process=item.process,
+        legal_limit_days=item.legal_limit_days,
+        promised_limit_days=item.promised_limit_days,
+        fees=item.fees,
+        result=item.result,
+        channels=item.channels,
+        levels=item.levels,
+        colloquial=item.colloquial,
+        source=item.source,
+        source_url=item.source_url,
+        notice=service.CATALOGUE_NOTICE,
+    )
+
+
+@router.get("/items/search", response_model=SearchAnswer, summary="搜索事项 Search items")
+def search_items(
+    session: SessionDep,
+    q: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[^\x00]*$")],
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> SearchAnswer:
+    result = service.search_items(session, q, limit)
+    return SearchAnswer(
+        query=q,
+        hits=[_hit(h) for h in result.hits],
+        groups={g.department: [h.code for h in g.hits] for g in result.groups},
+        nothing_fits=result.nothing_fits,
+        message=result.message,
+        interpreted_as=result.interpreted_as,
+        suggestions=[_hit(h) for h in result.suggestions],
+    )
+
+
+def _hit(hit: SearchHitFound) -> SearchHit:
+    return SearchHit(
+        code=hit.code,
+        name=hit.name,
+        department=hit.department,
+        score=hit.score,
+        matched_by=str(hit.matched_by),
+    )
+
+
+@router.get("/items", response_model=list[ItemSummary], summary="事项目录 Items")
+def list_items(
+    session: SessionDep,
+    department: Annotated[str | None, Query(max_length=50, pattern=r"^[^\x00]*$")] = None,
+    sample_content: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> list[ItemSummary]:
+    query = select(Item)
+    if department:
+        query = query.where(Item.department == department)
+    if sample_content is not None:
+        query = query.where(Item.sample_content.is_(sample_content))
+    order = (func.coalesce(Item.popularity_rank, 1_000_000), Item.code)
+    rows = session.scalars(query.order_by(*order).limit(limit).offset(offset))
+    return [summary(i) for i in rows]
+
+
+@router.get("/items/{code}", response_model=ItemDetail, summary="一个事项 One item")
+def get_item(session: SessionDep, code: str) -> ItemDetail:
+    return detail(service.get_item(session, code))
+
+
+@router.get("/bundles", response_model=list[BundleDetail], summary="一件事 Bundles")
+def list_bundles(session: SessionDep) -> list[BundleDetail]:
+    return [get_bundle(session, b.code) for b in service.list_bundles(session)]
+
+
+@router.get("/bundles/{code}", response_model=BundleDetail, summary="一个一件事 One bundle")
+def get_bundle(session: SessionDep, code: str) -> BundleDetail:
+    bundle, steps = service.get_bundle(session, code)
+    return BundleDetail(
+        code=bundle.code,
+        name=bundle.name,
+        description=bundle.description,
+        sample_content=bundle.sample_content,
+        steps=[
+            BundleStep(
+                position=s.position, item=summary(i), service_minutes=s.service_minutes, note=s.note
+            )
+            for s, i in steps
+        ],
+    )
+
+
+def parse_time(value: str | None, field: str) -> datetime:
+    """ISO 8601; without an offset it is Beijing time. Default: now."""
+    if not value:
+        return datetime.now(CHINA).replace(microsecond=0)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            field, f"时间格式无效 '{value}': use ISO 8601, e.g. 2026-11-24T09:30"
+        ) from None
+    return parsed.replace(tzinfo=CHINA) if parsed.tzinfo is None else parsed.astimezone(CHINA)
+
+
+def parse_mode(value: str) -> Mode:
+    try:
+        return Mode(value)
+    except ValueError:
+        raise InvalidInput("mode", f"出行方式无效 '{value}': mode must be walk or drive") from None
+
+
+@router.get("/match", response_model=MatchAnswer, summary="哪里能办、到达时是否开门、怎么去 Match")
+def match(
+    session: SessionDep,
+    holder: HolderDep,
+    item: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=100,
+            pattern=r"^[^\x00]*$",
+            description="item code or what the citizen typed",
+        ),
+    ],
+    from_: Annotated[str, Query(alias="from", description="lon,lat")],
+    at: Annotated[str | None, Query(description="departure, ISO 8601 (Beijing time)")] = None,
+    mode: str = "walk",
+    k: Annotated[int, Query(ge=1, le=20)] = 5,
+    max_minutes: Annotated[float, Query(gt=0, le=240)] = 60,
+    max_wait_minutes: Annotated[float, Query(ge=0, le=24 * 60)] = 120,
+    crs: CRS = CRS.wgs84,
+) -> MatchAnswer:
+    chosen, alternatives = service.resolve_item(session, item)
+    request = MatchRequest(
+        origin=parse_lonlat(from_, "from", crs),
+        depart_at=parse_time(at, "at"),
+        mode=parse_mode(mode),
+        k=k,
+        max_minutes=max_minutes,
+        max_wait_minutes=max_wait_minutes,
+    )
+    outcome = match_item(session, holder, load_calendar(session), chosen, request)
+    names = region_names(session, [c.site.region_code for c in outcome.results])
+    version = outcome.engine.network.version_id if outcome.engine else None
+    return MatchAnswer(
+        item=summary(chosen),
+        alternatives=[summary(a) for a in alternatives],
+        origin=from_wgs84(*request.origin, crs),
+        depart_at=request.depart_at,
+        mode=request.mode.value,
+        routed=outcome.routed,
+        reason=outcome.reason,
+        warnings=outcome.warnings,
+        results=[_matched(c, names, crs, request, version) for c in outcome.results],
+        left_out=[
+            LeftOut(
+                site_id=e.site.id,
+                name=e.site.name,
+                distance_m=round(e.distance_m, 1),
+                reason=e.reason,
+                detail=e.detail,
+            )
+            for e in outcome.left_out
+        ],
+    )
+
+
+def _matched(
+    c: Candidate, names: dict[str, str], crs: CRS, request: MatchRequest, version: int | None
+) -> MatchedSite:
+    wait = (c.ready_at - c.arrive_at).total_seconds() if c.ready_at and c.arrive_at else 0.0
+    return MatchedSite(
+        site=site_feature(c.site, names.get(c.site.region_code), crs, c.distance_m).model_dump(),
+        window=c.link.window if c.link else None,
+        estimate=c.route is None,
+        distance_m=round(c.route.distance_m, 1) if c.route else round(c.distance_m, 1),
+        duration_s=c.duration_s,
+        depart_at=request.depart_at,
+        arrive_at=c.arrive_at,
+        opens_at=c.opens_at,
+        wait_s=wait,
+        ready_at=c.ready_at,
+        closes_at=c.closes_at,
+        open_on_arrival=c.open_on_arrival,
+        open_now=c.open_now,
+        hours_today=c.hours_today,
+        route=(
+            route_feature(c.route, request.mode, crs, version).model_dump()
+            if c.route is not None and version is not None
+            else None
+        ),
+    )

@@ -1,0 +1,312 @@
+"""Is a site open? Its OSM ``opening_hours`` evaluated with the mainland holiday calendar.
+
+The parser is ``opening-hours-py`` (the Rust ``opening-hours`` crate). It can load
+public holidays only by country code, from its own data set, which knows neither
+the make-up working days (调休) nor the years an admin adds; so it cannot take our
+calendar. We build it without a country (then ``PH`` never matches) and evaluate
+one local day at a time, choosing what the parser sees by the day's type in our
+:class:`~catalogue.calendar.HolidayCalendar`:
+
+- **ordinary day** (not in the calendar): the expression as written, at that date;
+- **public holiday** (kind ``holiday``): the expression with each ``PH`` token
+  (outside comments) replaced by that date's weekday, at that date. So ``PH off``
+  closes, ``PH 10:00-12:00`` gives those hours, and a rule after ``PH`` still
+  overrides it, exactly in OSM's rule order. An expression without ``PH`` keeps its
+  weekday rule on a holiday, as OSM specifies: ``Mo-Su 08:30-17:00`` is open on
+  国庆节, ``Mo-Fr 09:00-17:00`` (without ``PH off``) too — say ``PH off`` if closed.
+  The rarer forms ``PH Mo`` (a holiday on a Monday) and ``PH +1 day`` have no weekday
+  rewrite; there the weekday rule applies and the answer carries a warning.
+- **make-up working day** (kind ``workday`` on a Saturday/Sunday): the hours of an
+  ordinary working day, taken from the Wednesday of the same ISO week (Mo–Fr halls
+  open as usual; a hall's Saturday short hours do not apply on a worked Saturday).
+- **year the calendar does not cover**: the weekends-only rule, i.e. the expression
+  as written without holidays, and a warning (Chinese + English) saying so.
+
+Times are local to Asia/Shanghai (no DST since 1991). A naive ``at`` is read as
+Shanghai local time; returned datetimes are aware, in Asia/Shanghai. Parsed
+expressions and per-day results are cached, so many sites × times stay cheap.
+Known limit: a rule running past midnight (``Fr 22:00-02:00``) spills into the next
+day as the parser sees the previous date, whatever its type in our calendar.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import opening_hours
+from opening_hours import OpeningHours, State
+
+from catalogue.calendar import HolidayCalendar
+from catalogue.errors import InvalidOpeningHours
+from geo.models import CalendarDayKind
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+_WEEKDAY_TOKENS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+_QUOTED = re.compile(r'("[^"]*")')
+_PH = re.compile(r"\bPH\b")
+_ONE_DAY = timedelta(days=1)
+# the package raises its own ParserError, which its type stubs do not declare
+_PARSER_ERRORS: tuple[type[Exception], ...] = (
+    getattr(opening_hours, "ParserError", SyntaxError),
+    SyntaxError,
+)
+
+Interval = tuple[datetime, datetime]
+
+
+class _DayKind(enum.Enum):
+    ordinary = "ordinary"
+    holiday = "holiday"
+    makeup = "makeup"
+    uncovered = "uncovered"
+
+
+@dataclass(frozen=True)
+class OpenState:
+    """Open now? ``opens_at``/``closes_at`` bound the current open period, or the next one.
+
+    Open: ``opens_at`` is when the current period began (None if it runs from before
+    the day before ``at``, e.g. 24/7) and ``closes_at`` when it ends (None if not
+    within the horizon). Closed: the next period's start and end (both None if it
+    does not open within the horizon). ``next_change`` is ``closes_at`` when open,
+    ``opens_at`` when closed. ``warning``: a text to show with the answer, or None.
+    """
+
+    is_open: bool
+    opens_at: datetime | None
+    closes_at: datetime | None
+    next_change: datetime | None
+    warning: str | None
+
+
+@dataclass(frozen=True)
+class DayHours:
+    """One local day's open intervals (aware datetimes) and what kind of day it is."""
+
+    day: date
+    intervals: tuple[Interval, ...]
+    is_working_day: bool
+    holiday_name: str | None
+    covered: bool
+    warning: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class _DayEval:
+    intervals: tuple[Interval, ...]  # open, naive local times, clipped to the day
+    unknown: tuple[Interval, ...]  # state "unknown" (e.g. ``Mo-Fr 09:00-17:00 unknown``)
+    note: str | None
+
+
+def _build(expression: str) -> OpeningHours:
+    return OpeningHours(expression, country=None, auto_country=False, auto_timezone=False)
+
+
+@lru_cache(maxsize=4096)
+def parse_hours(expression: str) -> OpeningHours:
+    """The parsed expression (cached).
+
+    Raises :class:`InvalidOpeningHours` carrying the parser's message.
+    """
+    try:
+        return _build(expression)
+    except _PARSER_ERRORS as error:
+        raise InvalidOpeningHours(expression, str(error)) from error
+
+
+def validate_hours(expression: str) -> None:
+    """Raise :class:`InvalidOpeningHours` if ``expression`` is not valid OSM opening_hours."""
+    parse_hours(expression)
+
+
+@lru_cache(maxsize=4096)
+def _holiday_variant(expression: str, weekday: int) -> tuple[OpeningHours, str | None]:
+    """The expression as the parser must see it on a public holiday falling on ``weekday``."""
+    parts = _QUOTED.split(expression)
+    token = _WEEKDAY_TOKENS[weekday]
+    rewritten = "".join(p if p.startswith('"') else _PH.sub(token, p) for p in parts)
+    if rewritten == expression:
+        return parse_hours(expression), None
+    try:
+        return _build(rewritten), None
+    except _PARSER_ERRORS:
+        return parse_hours(expression), (
+            "此营业时间的节假日(PH)写法无法按日历计算，按平日规则推算 "
+            "the PH rule of these hours cannot be applied; the weekday rule was used"
+        )
+
+
+def _kind_of(calendar: HolidayCalendar, day: date) -> _DayKind:
+    if not calendar.is_covered(day):
+        return _DayKind.uncovered
+    entry = calendar.entry(day)
+    if entry is None:
+        return _DayKind.ordinary
+    if entry.kind is CalendarDayKind.holiday:
+        return _DayKind.holiday
+    return _DayKind.makeup if day.weekday() >= 5 else _DayKind.ordinary
+
+
+@lru_cache(maxsize=65536)
+def _evaluate_day(expression: str, day: date, kind: _DayKind) -> _DayEval:
+    note = None
+    reference = day
+    if kind is _DayKind.holiday:
+        parsed, note = _holiday_variant(expression, day.weekday())
+    else:
+        parsed = parse_hours(expression)
+        if kind is _DayKind.makeup:
+            reference = day - timedelta(days=day.weekday() - 2)  # that week's Wednesday
+    start = datetime.combine(reference, time())
+    shift = datetime.combine(day, time()) - start
+    found: dict[State, list[Interval]] = {State.OPEN: [], State.UNKNOWN: []}
+    for begin, end, state, _comment in parsed.intervals(start, start + _ONE_DAY):
+        begin, end = max(begin, start), min(end, start + _ONE_DAY)
+        if state in found and begin < end:
+            found[state].append((begin + shift, end + shift))
+    return _DayEval(tuple(found[State.OPEN]), tuple(found[State.UNKNOWN]), note)
+
+
+def _local(at: datetime) -> datetime:
+    """``at`` as naive Shanghai local time (a naive ``at`` already is)."""
+    return at.astimezone(SHANGHAI).replace(tzinfo=None) if at.tzinfo else at
+
+
+def _aware(local: datetime) -> datetime:
+    return local.replace(tzinfo=SHANGHAI)
+
+
+def uncovered_warning(years: list[int]) -> str:
+    """The warning for answers that rely on years the holiday calendar does not cover."""
+    listed = "、".join(str(y) for y in years)
+    english = ", ".join(str(y) for y in years)
+    return (
+        f"{listed}年的节假日安排尚未录入，按周六周日休息推算，节假日和调休可能不准。"
+        f" The {english} public holiday calendar is not loaded yet: assuming only Saturdays "
+        "and Sundays are days off, so holidays and make-up working days are not accounted for."
+    )
+
+
+class _Scan:
+    """Walks the open periods day by day, remembering what it consulted (for warnings)."""
+
+    def __init__(self, expression: str, calendar: HolidayCalendar) -> None:
+        parse_hours(expression)  # raise on a bad expression even if no day is evaluated
+        self.expression = expression
+        self.calendar = calendar
+        self.uncovered: set[int] = set()
+        self.notes: set[str] = set()
+        self.unknown = False
+
+    def day(self, day: date, *, record: bool = True) -> _DayEval:
+        kind = _kind_of(self.calendar, day)
+        evaluated = _evaluate_day(self.expression, day, kind)
+        if record:
+            if kind is _DayKind.uncovered:
+                self.uncovered.add(day.year)
+            if evaluated.note:
+                self.notes.add(evaluated.note)
+        return evaluated
+
+    def periods(self, first: date, days: int, record_from: date) -> Iterator[Interval]:
+        """Open periods over ``days`` days from ``first``, touching intervals merged."""
+        current: Interval | None = None
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            for begin, end in self.day(day, record=day >= record_from).intervals:
+                if current is not None and begin <= current[1]:
+                    current = (current[0], max(current[1], end))
+                    continue
+                if current is not None:
+                    yield current
+                current = (begin, end)
+            if current is not None and current[1] < datetime.combine(day, time()) + _ONE_DAY:
+                yield current
+                current = None
+        if current is not None:
+            yield current
+
+    def warning(self) -> str | None:
+        texts = sorted(self.notes)
+        if self.uncovered:
+            texts.insert(0, uncovered_warning(sorted(self.uncovered)))
+        if self.unknown:
+            texts.append("营业状态未知 the hours say the state is unknown at this time")
+        return "；".join(texts) if texts else None
+
+
+def open_state(
+    expression: str, at: datetime, calendar: HolidayCalendar, horizon_days: int = 14
+) -> OpenState:
+    """Whether a site with these hours is open at ``at``, and when that changes.
+
+    Looks ``horizon_days`` ahead for the next opening or closing.
+    Raises :class:`InvalidOpeningHours` for an expression the parser rejects.
+    """
+    local = _local(at)
+    today = local.date()
+    scan = _Scan(expression, calendar)
+    # the day asked about always counts for the warning
+    scan.unknown = any(b <= local < e for b, e in scan.day(today).unknown)
+    window_start = datetime.combine(today - _ONE_DAY, time())
+    window_end = datetime.combine(today + timedelta(days=horizon_days + 1), time())
+    for begin, end in scan.periods(today - _ONE_DAY, horizon_days + 2, today):
+        if end <= local:
+            continue
+        closes = None if end >= window_end else _aware(end)
+        if begin <= local:
+            opens = None if begin <= window_start else _aware(begin)
+            return OpenState(True, opens, closes, closes, scan.warning())
+        return OpenState(False, _aware(begin), closes, _aware(begin), scan.warning())
+    return OpenState(False, None, None, None, scan.warning())
+
+
+def next_open(
+    expression: str, at: datetime, calendar: HolidayCalendar, horizon_days: int = 14
+) -> datetime | None:
+    """The first moment at or after ``at`` when the site is open; None if not within the horizon.
+
+    Crosses holiday breaks (the 7-day National Day break, Spring Festival).
+    """
+    local = _local(at)
+    scan = _Scan(expression, calendar)
+    for begin, end in scan.periods(local.date(), horizon_days + 1, local.date()):
+        if end > local:
+            return _aware(max(begin, local))
+    return None
+
+
+def _clock(moment: datetime, day: date) -> str:
+    return "24:00" if moment.date() > day else moment.strftime("%H:%M")
+
+
+def day_hours(expression: str, day: date, calendar: HolidayCalendar) -> DayHours:
+    """The open intervals of one local day, with its type and a text for people."""
+    scan = _Scan(expression, calendar)
+    evaluated = scan.day(day)
+    kind = _kind_of(calendar, day)
+    working, holiday_name, covered = calendar.day_type(day)
+    if evaluated.intervals:
+        text = ", ".join(f"{_clock(b, day)}–{_clock(e, day)}" for b, e in evaluated.intervals)
+    else:
+        text = "休息 closed"
+    if holiday_name:
+        text += f" ({holiday_name})"
+    elif kind is _DayKind.makeup:
+        text += " (调休上班 make-up working day)"
+    elif kind is _DayKind.uncovered:
+        text += " (节假日未录入 holidays not loaded)"
+    intervals = tuple((_aware(b), _aware(e)) for b, e in evaluated.intervals)
+    return DayHours(day, intervals, working, holiday_name, covered, scan.warning(), text)
+
+
+def today_hours(expression: str, day: date, calendar: HolidayCalendar) -> str:
+    """A day's hours as text: ``09:00–12:00, 13:00–17:00`` or ``休息 closed (国庆节)``."""
+    return day_hours(expression, day, calendar).text
