@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from catalogue import service
-from catalogue.calendar import load_calendar
+from catalogue.calendar import HolidayCalendar, load_calendar
+from catalogue.hours import uncovered_warning
+from catalogue.itinerary import plan_itinerary
 from catalogue.matching import Candidate, MatchRequest, match_item
 from catalogue.models import Item
 from catalogue.schemas import (
@@ -19,6 +21,8 @@ from catalogue.schemas import (
     BundleStep,
     ItemDetail,
     ItemSummary,
+    ItineraryAnswer,
+    ItineraryLeg,
     LeftOut,
     MatchAnswer,
     MatchedSite,
@@ -249,3 +253,59 @@ def _matched(
             else None
         ),
     )
+
+
+@router.get(
+    "/bundles/{code}/itinerary",
+    response_model=ItineraryAnswer,
+    summary="一件事行程 The sites and order that finish a bundle soonest",
+)
+def bundle_itinerary(
+    session: SessionDep,
+    holder: HolderDep,
+    code: str,
+    from_: Annotated[str, Query(alias="from", description="lon,lat")],
+    at: Annotated[str | None, Query(description="departure, ISO 8601 (Beijing time)")] = None,
+    mode: str = "walk",
+    crs: CRS = CRS.wgs84,
+) -> ItineraryAnswer:
+    bundle, steps = service.get_bundle(session, code)
+    origin = parse_lonlat(from_, "from", crs)
+    depart_at, mode_ = parse_time(at, "at"), parse_mode(mode)
+    engine = holder.engine_at(session, *origin)
+    calendar = load_calendar(session)
+    plan = plan_itinerary(
+        session, engine, calendar, steps, engine.snap(*origin, mode_, "from"), depart_at, mode_
+    )
+    names = region_names(session, [v.site.region_code for v in plan.visits])
+    version = engine.network.version_id
+    return ItineraryAnswer(
+        bundle=bundle.code,
+        name=bundle.name,
+        depart_at=plan.depart_at,
+        finish_at=plan.finish_at,
+        travel_s=round(plan.travel_s, 1),
+        wait_s=round(plan.wait_s, 1),
+        exact=plan.exact,
+        candidates=plan.candidates,
+        legs=[
+            ItineraryLeg(
+                item=summary(v.item),
+                site=site_feature(v.site, names.get(v.site.region_code), crs).model_dump(),
+                travel_s=round(v.travel_s, 1),
+                arrive_at=v.arrive_at,
+                start_at=v.start_at,
+                finish_at=v.finish_at,
+                route=route_feature(v.route, mode_, crs, version).model_dump() if v.route else None,
+            )
+            for v in plan.visits
+        ],
+        warnings=_uncovered(calendar, depart_at, plan.finish_at),
+    )
+
+
+def _uncovered(calendar: HolidayCalendar, start: datetime, end: datetime) -> list[str]:
+    years = sorted(
+        {y for y in range(start.year, end.year + 1) if not calendar.is_covered(date(y, 1, 1))}
+    )
+    return [uncovered_warning(years)] if years else []

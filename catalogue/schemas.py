@@ -118,3 +118,26 @@ class MatchAnswer(BaseModel):
     warnings: list[str]
     results: list[MatchedSite]
     left_out: list[LeftOut]
+
+
+class ItineraryLeg(BaseModel):
+    item: ItemSummary
+    site: dict[str, Any] = Field(description="the site as a GeoJSON Feature")
+    travel_s: float
+    arrive_at: datetime
+    start_at: datetime = Field(description="service starts (after any wait for opening)")
+    finish_at: datetime
+    route: dict[str, Any] | None = Field(description="GeoJSON Feature from the previous stop")
+
+
+class ItineraryAnswer(BaseModel):
+    bundle: str
+    name: str
+    depart_at: datetime
+    finish_at: datetime
+    travel_s: float
+    wait_s: float
+    exact: bool = Field(description="optimal over every site handling the items within the network")
+    candidates: int
+    legs: list[ItineraryLeg]
+    warnings: list[str]
