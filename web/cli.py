@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 import uvicorn
 
+from catalogue.bench import bench_search_command
 from catalogue.cli import calendar_app
 from geo.cli import add_data_load, console, data_app, db_app
 from geo.settings import get_settings
@@ -20,6 +21,7 @@ add_data_load(data_app, ALL_DATASETS)
 app.add_typer(data_app, name="data")
 app.add_typer(roads_app, name="roads")
 app.add_typer(calendar_app, name="calendar")
+bench_app.command("search")(bench_search_command)
 app.add_typer(bench_app, name="bench")
 
 
