@@ -14,7 +14,7 @@ from catalogue import service
 from catalogue.calendar import HolidayCalendar, load_calendar
 from catalogue.hours import uncovered_warning
 from catalogue.itinerary import plan_itinerary
-from catalogue.matching import Candidate, MatchRequest, match_item
+from catalogue.matching import Candidate, MatchRequest, engine_for, match_item
 from catalogue.models import Item
 from catalogue.schemas import (
     BundleDetail,
@@ -272,7 +272,7 @@ def bundle_itinerary(
     bundle, steps = service.get_bundle(session, code)
     origin = parse_lonlat(from_, "from", crs)
     depart_at, mode_ = parse_time(at, "at"), parse_mode(mode)
-    engine = holder.engine_at(session, *origin)
+    engine = engine_for(session, holder, origin, mode_)
     calendar = load_calendar(session)
     plan = plan_itinerary(
         session, engine, calendar, steps, engine.snap(*origin, mode_, "from"), depart_at, mode_

@@ -46,7 +46,9 @@ SAMPLE_FIELDS = (
 )
 
 
-def _read_json_list(data_dir: Path, file: str) -> list[dict[str, Any]]:
+def _read_json_list(data_dir: Path, file: str) -> list[tuple[int, dict[str, Any]]]:
+    """The file's entries with their index in the JSON list (so errors name the right one),
+    without headers such as ``{"_note": …}``."""
     path = data_dir / file
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
@@ -54,12 +56,16 @@ def _read_json_list(data_dir: Path, file: str) -> list[dict[str, Any]]:
         raise DataFileError(file, f"not valid JSON: {exc.msg}", exc.lineno) from exc
     if not isinstance(content, list):
         raise DataFileError(file, "expected a JSON list of entries")
-    return [e for e in content if isinstance(e, dict) and not any(k.startswith("_") for k in e)]
+    return [
+        (index, e)
+        for index, e in enumerate(content)
+        if isinstance(e, dict) and not any(k.startswith("_") for k in e)
+    ]
 
 
 def _sample_entries(data_dir: Path, known: set[str]) -> dict[str, dict[str, Any]]:
     entries: dict[str, dict[str, Any]] = {}
-    for index, entry in enumerate(_read_json_list(data_dir, SAMPLE_JSON)):
+    for index, entry in _read_json_list(data_dir, SAMPLE_JSON):
         code = entry.get("item_code")
         if code not in known:
             raise DataFileError(
@@ -125,7 +131,7 @@ def load_bundles(session: Session, data_dir: Path, report: Report) -> int:
     known = set(session.scalars(select(Item.code)))
     bundles = _read_json_list(data_dir, BUNDLES_JSON)
     session.execute(delete(Bundle).where(Bundle.source == SAMPLE_SOURCE))
-    for index, entry in enumerate(bundles):
+    for done, (index, entry) in enumerate(bundles, start=1):
         for field in ("code", "name", "items"):
             if not entry.get(field):
                 raise DataFileError(BUNDLES_JSON, f"{field} is missing", index, field)
@@ -155,7 +161,7 @@ def load_bundles(session: Session, data_dir: Path, report: Report) -> int:
                     note=step.get("note"),
                 )
             )
-        report("bundles", index + 1, len(bundles))
+        report("bundles", done, len(bundles))
     session.flush()
     return len(bundles)
 

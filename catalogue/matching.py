@@ -94,10 +94,24 @@ def match_item(
 ) -> MatchOutcome:
     """Sites handling ``item`` ordered by when the citizen can be served there."""
     try:
-        engine = holder.engine_at(session, *request.origin)
+        engine = engine_for(session, holder, request.origin, request.mode)
     except NoNetwork as no_network:
         return _straight_line(session, calendar, item, request, no_network)
     return _routed(session, engine, calendar, item, request)
+
+
+def engine_for(session: Session, holder: EngineHolder, origin: LonLat, mode: Mode) -> Engine:
+    """The engine covering ``origin``. :class:`NoNetwork` only where the city has no network:
+    a point off the network of a city that has one is :class:`OutsideNetwork` (field ``from``),
+    not a reason to fall back to straight lines saying the city has no roads."""
+    try:
+        return holder.engine_at(session, *origin)
+    except NoNetwork as no_network:
+        city = no_network.detail.get("city_code")
+        covering = holder.current.get(city) if isinstance(city, str) else None
+        if covering is not None:
+            covering.snap(*origin, mode, "from")  # raises OutsideNetwork with the distance
+        raise
 
 
 def _with_distance(
@@ -215,7 +229,12 @@ def earliest_service(
             warnings.append(state.warning)
         if state.is_open and (state.closes_at is None or state.closes_at - at >= need):
             return at, state.closes_at
-        following = next_open(expr, (state.closes_at or at) + timedelta(seconds=1), calendar)
+        # Open but closing too soon: try the next period. Closed: its next period (when
+        # closed, ``closes_at`` is the *end* of that next period, so it must not be skipped).
+        if state.is_open and state.closes_at is not None:
+            following = next_open(expr, state.closes_at + timedelta(seconds=1), calendar)
+        else:
+            following = next_open(expr, at, calendar)
         if following is None or following <= at:
             return None
         at = following

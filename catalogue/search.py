@@ -393,24 +393,33 @@ def load_synonyms(path: Path = SYNONYMS_PATH) -> tuple[Synonym, ...]:
     return tuple(rows)
 
 
-# --- the tokenizer is costly to load (~1 s): one per process, shared ------------
+# --- jieba's dictionary is costly to load (~1 s): loaded once, copied per index ------
 
-_TOKENIZER: jieba.Tokenizer | None = None
+_BASE_TOKENIZER: jieba.Tokenizer | None = None
 _TOKENIZER_LOCK = threading.Lock()
 
 
 def _tokenizer(user_words: Iterable[str]) -> jieba.Tokenizer:
-    global _TOKENIZER
+    """A tokenizer of its own for one index: the shared dictionary plus that index's words.
+
+    Each index gets a copy, so words of an earlier index (another catalogue, older
+    aliases) never change how a later one segments.
+    """
+    global _BASE_TOKENIZER
     with _TOKENIZER_LOCK:
-        if _TOKENIZER is None:
+        if _BASE_TOKENIZER is None:
             jieba.setLogLevel(60)
-            tokenizer = jieba.Tokenizer()
-            tokenizer.initialize()
-            _TOKENIZER = tokenizer
-        for word in user_words:
-            if 1 < len(word) <= 12 and not _TOKENIZER.FREQ.get(word):
-                _TOKENIZER.add_word(word, freq=2000)
-        return _TOKENIZER
+            base = jieba.Tokenizer()
+            base.initialize()
+            _BASE_TOKENIZER = base
+        tokenizer = jieba.Tokenizer()
+        tokenizer.FREQ = dict(_BASE_TOKENIZER.FREQ)
+        tokenizer.total = _BASE_TOKENIZER.total
+        tokenizer.initialized = True
+    for word in user_words:
+        if 1 < len(word) <= 12 and not tokenizer.FREQ.get(word):
+            tokenizer.add_word(word, freq=2000)
+    return tokenizer
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from geo.errors import ClusterError
 from geo.settings import Settings
@@ -212,3 +213,14 @@ def create_database(admin_url: str, name: str, *, drop_first: bool = False) -> N
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def scratch_database(server_url: str, name: str) -> str:
+    """A fresh, empty database ``name`` on the server of ``server_url``; returns its URL.
+
+    For tests and benchmarks, which must not touch the demo database.
+    """
+    base = make_url(server_url)
+    admin = base.set(database="postgres").render_as_string(hide_password=False)
+    create_database(admin, name, drop_first=True)
+    return base.set(database=name).render_as_string(hide_password=False)

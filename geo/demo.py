@@ -406,7 +406,7 @@ def _jinan_streets(
     return rows
 
 
-def _road_points(osm_file: Path) -> list[tuple[str, Point]]:
+def road_points(osm_file: Path) -> list[tuple[str, Point]]:
     """Points on named roads of the shipped OSM extract, each with its road's name."""
     root = ET.parse(osm_file).getroot()  # noqa: S314 - the project's own shipped file
     nodes = {
@@ -421,7 +421,7 @@ def _road_points(osm_file: Path) -> list[tuple[str, Point]]:
 
 
 def _nanjing(places: dict[str, Place], osm_file: Path, rng: random.Random) -> list[dict[str, Any]]:
-    points = _road_points(osm_file)
+    points = road_points(osm_file)
     by_district: dict[str, list[tuple[str, Point]]] = defaultdict(list)
     districts = [p for p in places["320100000000"].children if p.boundary is not None]
     for name, point in points:
@@ -542,3 +542,61 @@ def generate_sites(session: Session, nanjing_osm: Path) -> list[dict[str, Any]]:
     rng = random.Random(SEED)
     places = _regions(session, ("3701", "3201"))
     return _jinan(places, rng) + _nanjing(places, nanjing_osm, rng)
+
+
+BULK_MIX = (
+    (SiteLevel.community, SiteKind.hall, 0.70),
+    (SiteLevel.street, SiteKind.hall, 0.20),
+    (SiteLevel.street, SiteKind.self_service_terminal, 0.05),
+    (SiteLevel.street, SiteKind.bank_outlet, 0.03),
+    (SiteLevel.street, SiteKind.post_outlet, 0.02),
+)
+
+
+BULK_HOURS: dict[SiteLevel | SiteKind, tuple[str, ...]] = {
+    SiteLevel.community: HOURS_COMMUNITY,
+    SiteLevel.street: HOURS_STREET,
+    SiteKind.self_service_terminal: (HOURS_ALWAYS,),
+    SiteKind.bank_outlet: (HOURS_BANK,),
+    SiteKind.post_outlet: (HOURS_POST,),
+}
+
+
+def bulk_sites(
+    session: Session, osm_file: Path, count: int, seed: int = SEED
+) -> list[dict[str, Any]]:
+    """``count`` extra demo sites beside the named roads of ``osm_file`` (for load benchmarks).
+
+    Mostly community and street halls, as in a real city; each in the district that
+    contains it, with the demo hours strings.
+    """
+    rng = random.Random(seed)
+    places = _regions(session, ("3201",))
+    districts = [p for p in places["320100000000"].children if p.boundary is not None]
+    points = road_points(osm_file)
+    rows: list[dict[str, Any]] = []
+    while len(rows) < count:
+        road, point = rng.choice(points)
+        point = _offset(point, rng, 15)
+        district = next(
+            (d for d in districts if d.boundary is not None and d.boundary.contains(point)), None
+        )
+        if district is None:
+            continue
+        level, kind, _ = rng.choices(BULK_MIX, weights=[w for *_, w in BULK_MIX])[0]
+        hours = rng.choice(BULK_HOURS[kind] if kind != SiteKind.hall else BULK_HOURS[level])
+        number = len(rows) + 1
+        rows.append(
+            _site(
+                rng,
+                name=f"{road}示例服务点{number:05d}",
+                level=level,
+                kind=kind,
+                region=district.code,
+                point=point,
+                address=f"南京市{district.name}{road}{rng.randint(1, 400)}号",
+                phone=_phone(rng, "025"),
+                hours=hours,
+            )
+        )
+    return rows

@@ -11,6 +11,8 @@ the network; sites are 500 seeded random positions.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import statistics
 import time
 from collections.abc import Callable
@@ -30,13 +32,13 @@ from sqlalchemy.orm import Session
 from geo.cluster import create_database, load_config
 from geo.settings import PROJECT_ROOT, get_settings
 from routing import kernels
-from routing.engine import Engine, Snap
+from routing.engine import Engine, Snap, Snaps
 from routing.errors import Unreachable
 from routing.models import NetworkVersion
 from routing.network import INF_MS, arcs_of
 from routing.osm import RoadGraph, read_osm
 from routing.profiles import Mode, WayAccess, way_access
-from routing.store import read_network, write_graph
+from routing.store import read_network, write_graph, write_order
 
 NANJING = PROJECT_ROOT / "data" / "roads" / "nanjing_xinjiekou_highways.osm.pbf"
 BENCH_DB = "daofu_bench"
@@ -45,6 +47,10 @@ LINKS_PER_SIDE = 8
 
 
 def rss_mb() -> float:
+    """Resident memory, after returning freed heap to the system (so growth is what is kept)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -196,6 +202,7 @@ def _store(session: Session, graph: RoadGraph, city: str) -> int:
     session.add(version)
     session.flush()
     write_graph(session, version.id, graph, arcs, lambda *a: None)
+    write_order(session, version.id, graph, arcs)  # as `daofu roads import` does
     session.commit()
     return version.id
 
@@ -207,13 +214,8 @@ def _points(engine: Engine, count: int, seed: int) -> list[Snap]:
     while len(snaps) < count:
         lon = rng.uniform(west, east, count)
         lat = rng.uniform(south, north, count)
-        pieces, along, dist, slon, slat = engine.snap_many(lon, lat, MODE)
-        for i in np.flatnonzero(pieces >= 0):
-            snaps.append(
-                Snap(
-                    int(pieces[i]), float(along[i]), float(slon[i]), float(slat[i]), float(dist[i])
-                )
-            )
+        found = engine.snap_points(lon, lat, MODE)
+        snaps += [s for i in np.flatnonzero(found.piece >= 0) if (s := found[int(i)]) is not None]
     return snaps[:count]
 
 
@@ -227,9 +229,14 @@ def bench_graph(
     facts["load from PostGIS (s)"] = time.perf_counter() - start
     engine = Engine(network)
     facts["engine build (s)"] = engine.build_s
+    facts["of which contraction order (s)"] = engine.order_s
+    facts["order stored with the version (1 = yes)"] = float(engine.order_loaded)
     facts["load + build (s)"] = time.perf_counter() - start
     facts["engine memory, RSS growth (MB)"] = rss_mb() - before
     facts["engine arrays (MB)"] = engine.nbytes() / 2**20
+    facts["RoutingKit CCH + 2 metrics (MB, RSS growth minus arrays)"] = (
+        facts["engine memory, RSS growth (MB)"] - facts["engine arrays (MB)"]
+    )
     facts["nodes"] = network.node_count
     facts["directed edges"] = network.arc_count
     console.print(
@@ -237,7 +244,7 @@ def bench_graph(
         f"loaded and built in {facts['load + build (s)']:.1f} s"
     )
     pairs = list(zip(_points(engine, queries, 1), _points(engine, queries, 2), strict=True))
-    sites = _points(engine, 500, 3)
+    sites = Snaps.of(list(_points(engine, 500, 3)))
     origins = _points(engine, queries, 4)
     limit = 15 * 60_000
     rows: list[Row] = []
@@ -254,7 +261,7 @@ def bench_graph(
     np_it = iter(node_pairs)
     node_p2p = timed(lambda: engine.node_to_node_ms(*next(np_it), MODE), queries)
     o_it = iter(origins)
-    nearest = timed(lambda: engine.nearest(next(o_it), list(sites), MODE, 5, 3_600_000), queries)
+    nearest = timed(lambda: engine.nearest(next(o_it), sites, MODE, 5, 3_600_000), queries)
     o_it = iter(origins)
     iso_nodes = timed(lambda: engine.bounded_search(next(o_it), MODE, limit), queries)
     o_it = iter(origins)
@@ -302,7 +309,7 @@ def bench_graph(
 
     nx_route = timed(nx_p2p, len(nb))
     origin_nodes = [int(network.piece_v[o.piece]) for o in origins[:baselines]]
-    site_nodes = {int(network.piece_u[s.piece]) for s in sites}
+    site_nodes = set(network.piece_u[sites.piece].tolist())
     on_it = iter(origin_nodes)
 
     def nx_nearest() -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +31,9 @@ from shapely.geometry.base import BaseGeometry
 
 from routing import kernels
 from routing.errors import OutsideNetwork, Unreachable
-from routing.network import INF_MS, RoadNetwork
+from routing.network import E7, INF_MS, RoadNetwork, contraction_order, from_e7
 from routing.profiles import Mode
-from routing.steps import Step, Stretch, build_steps
+from routing.steps import Legs, Step, bearings_deg, build_steps, end_bearings
 
 EARTH_M_PER_DEG = 6_371_008.8 * math.pi / 180.0
 SNAP_RADIUS_M = 500.0
@@ -39,6 +41,8 @@ GRID_CELL_M = 100.0
 BIG_COMPONENT_NODES = 1000
 """Components at least this large (or half the largest) take snapped points."""
 ISOCHRONE_CELL_M = {Mode.walk: 40.0, Mode.drive: 100.0}
+MODE_BIT = {Mode.walk: 1, Mode.drive: 2}
+"""Bits of ``Engine.piece_mask``: a point may snap to the piece in that mode."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,44 @@ class Snap:
     lon: float
     lat: float
     distance_m: float
+
+
+@dataclass
+class Snaps:
+    """Many snapped points as arrays (``piece`` -1 where a point found no road)."""
+
+    piece: NDArray[np.int32]
+    along_m: NDArray[np.float64]
+    distance_m: NDArray[np.float64]
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.piece)
+
+    def __getitem__(self, i: int) -> Snap | None:
+        if self.piece[i] < 0:
+            return None
+        return Snap(
+            int(self.piece[i]),
+            float(self.along_m[i]),
+            float(self.lon[i]),
+            float(self.lat[i]),
+            float(self.distance_m[i]),
+        )
+
+    @classmethod
+    def of(cls, snaps: list[Snap | None]) -> Snaps:
+        """From single snaps (None: a point that found no road)."""
+        missing = Snap(-1, 0.0, 0.0, 0.0, float("inf"))
+        full = [missing if s is None else s for s in snaps]
+        return cls(
+            np.array([s.piece for s in full], dtype=np.int32),
+            np.array([s.along_m for s in full], dtype=np.float64),
+            np.array([s.distance_m for s in full], dtype=np.float64),
+            np.array([s.lon for s in full], dtype=np.float64),
+            np.array([s.lat for s in full], dtype=np.float64),
+        )
 
 
 @dataclass
@@ -72,15 +114,9 @@ class Reach:
 
 
 @dataclass
-class _Grid:
-    start: NDArray[np.int64]
-    items: NDArray[np.int32]
-    nx: int
-    ny: int
-
-
-@dataclass
 class _Scratch:
+    """Per-search working memory, borrowed from the engine's pool (one per concurrent search)."""
+
     dist: NDArray[np.int64]
     node_entry: NDArray[np.int32]
     touched: NDArray[np.int32]
@@ -88,32 +124,75 @@ class _Scratch:
 
 
 class Engine:
-    """Answers routing questions on one :class:`RoadNetwork`; safe to share between threads."""
+    """Answers routing questions on one :class:`RoadNetwork`; safe to share between threads.
 
-    def __init__(self, network: RoadNetwork, snap_radius_m: float = SNAP_RADIUS_M) -> None:
+    Memory: the network's compact arrays, one snapping grid shared by both modes
+    (pieces, not segments, per 100 m cell; a bit mask says which mode may snap to
+    a piece), RoutingKit's CCH on the topology and one customized metric per mode.
+    Search scratch (and RoutingKit query buffers) live in a pool that holds one set
+    per *concurrent* search, not per thread.
+    """
+
+    def __init__(
+        self,
+        network: RoadNetwork,
+        snap_radius_m: float = SNAP_RADIUS_M,
+        snap_islands: bool = False,
+    ) -> None:
+        """``snap_islands``: also snap to small strongly connected fragments (then a point
+        next to one may have no route: the caller gets :class:`Unreachable`)."""
         started = time.perf_counter()
         self.network = network
         self.snap_radius_m = snap_radius_m
         net = network
-        self.lon0 = float(net.node_lon.mean()) if net.node_count else 0.0
-        self.lat0 = float(net.node_lat.mean()) if net.node_count else 0.0
+        centre = net.node_e7.mean(axis=0) if net.node_count else np.zeros(2)
+        self.ox, self.oy = round(float(centre[0])), round(float(centre[1]))
+        self.lon0, self.lat0 = self.ox * E7, self.oy * E7
         self.kx = EARTH_M_PER_DEG * math.cos(math.radians(self.lat0))
         self.ky = EARTH_M_PER_DEG
-        self.vx, self.vy = self.to_local(net.coords[:, 0], net.coords[:, 1])
-        self.x0 = float(self.vx.min()) - GRID_CELL_M
-        self.y0 = float(self.vy.min()) - GRID_CELL_M
-        self.vertex_piece = np.repeat(
-            np.arange(net.piece_count, dtype=np.int32), np.diff(net.piece_offsets)
+        self.sx, self.sy = self.kx * E7, self.ky * E7
+        lo_e7 = net.coords_e7.min(axis=0)
+        hi_e7 = net.coords_e7.max(axis=0)
+        self.x0 = (int(lo_e7[0]) - self.ox) * self.sx - GRID_CELL_M
+        self.y0 = (int(lo_e7[1]) - self.oy) * self.sy - GRID_CELL_M
+        self.grid_nx = int(((int(hi_e7[0]) - self.ox) * self.sx - self.x0) // GRID_CELL_M) + 2
+        self.grid_ny = int(((int(hi_e7[1]) - self.oy) * self.sy - self.y0) // GRID_CELL_M) + 2
+        tail = net.arc_source
+        self.piece_mask = np.zeros(net.piece_count, dtype=np.uint8)
+        for mode in Mode:
+            usable = self._mode_pieces(mode, tail, snap_islands)
+            self.piece_mask[usable] |= MODE_BIT[mode]
+        self.grid_start, self.grid_items = kernels.build_grid(
+            net.coords_e7,
+            net.piece_offsets,
+            self.piece_mask > 0,
+            self.ox,
+            self.oy,
+            self.sx,
+            self.sy,
+            self.x0,
+            self.y0,
+            GRID_CELL_M,
+            self.grid_nx,
+            self.grid_ny,
         )
-        self.grids = {mode: self._build_grid(mode) for mode in Mode}
-        tail = net.arc_source.tolist()
-        head = net.arc_target.tolist()
-        order = rk.compute_order_inertial(
-            net.node_count, tail, head, net.node_lat.tolist(), net.node_lon.tolist()
-        )
-        self.cch = rk.CCH(order, tail, head, False)
-        self.metrics = {mode: rk.CCHMetric(self.cch, net.arc_ms(mode).tolist()) for mode in Mode}
-        self._local = threading.local()
+        order_started = time.perf_counter()
+        self.order_loaded = net.node_order is not None
+        if net.node_order is not None:
+            order = net.node_order
+            net.node_order = None  # the CCH keeps its own copy
+        else:
+            order = contraction_order(net.node_lon, net.node_lat, tail, net.arc_target)
+        self.order_s = time.perf_counter() - order_started
+        # RoutingKit reads numpy integer arrays as well as lists (its stubs say lists)
+        self.cch = rk.CCH(order, tail, net.arc_target, False)  # type: ignore[arg-type]
+        del order, tail
+        self.metrics = {
+            mode: rk.CCHMetric(self.cch, net.arc_ms(mode))  # type: ignore[arg-type]
+            for mode in Mode
+        }
+        self._free: list[_Scratch] = []
+        self._pool_lock = threading.Lock()
         self.build_s = time.perf_counter() - started
 
     # -- geometry -------------------------------------------------------------------------
@@ -128,52 +207,84 @@ class Engine:
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         return np.asarray(x) / self.kx + self.lon0, np.asarray(y) / self.ky + self.lat0
 
-    def _mode_pieces(self, mode: Mode) -> NDArray[np.bool_]:
+    def _mode_pieces(
+        self, mode: Mode, tail: NDArray[np.int32], snap_islands: bool
+    ) -> NDArray[np.bool_]:
         """Pieces a point may snap to: usable in ``mode`` and part of a large strongly
         connected component (as OSRM does, so a point next to a cut-off footway
         fragment at the extract's edge snaps to the network it can leave)."""
         net = self.network
-        ms = net.arc_ms(mode)
-        ok = ms < INF_MS
+        ok = net.arc_ms(mode) < INF_MS
+        usable = np.zeros(net.piece_count, dtype=np.bool_)
+        if snap_islands:
+            usable[net.arc_piece[ok]] = True
+            return usable
         n = net.node_count
         graph = scipy.sparse.csr_matrix(
-            (np.ones(int(ok.sum()), dtype=np.int8), (net.arc_source[ok], net.arc_target[ok])),
+            (np.ones(int(ok.sum()), dtype=np.int8), (tail[ok], net.arc_target[ok])),
             shape=(n, n),
         )
         _, labels = scipy.sparse.csgraph.connected_components(
             graph, directed=True, connection="strong"
         )
+        del graph
         sizes = np.bincount(labels)
         big = sizes >= min(BIG_COMPONENT_NODES, 0.5 * sizes.max())
-        usable = np.zeros(net.piece_count, dtype=np.bool_)
-        arc_ok = ok & big[labels[net.arc_source]] & big[labels[net.arc_target]]
+        arc_ok = ok & big[labels[tail]] & big[labels[net.arc_target]]
         usable[net.arc_piece[arc_ok]] = True
         return usable
 
-    def _build_grid(self, mode: Mode) -> _Grid:
-        net = self.network
-        ok = np.zeros(len(net.coords), dtype=np.bool_)
-        ok[:-1] = self._mode_pieces(mode)[self.vertex_piece[:-1]]
-        ok[net.piece_offsets[1:] - 1] = False  # the last vertex of a piece starts no segment
-        nx = int((self.vx.max() - self.x0) // GRID_CELL_M) + 2
-        ny = int((self.vy.max() - self.y0) // GRID_CELL_M) + 2
-        start, items = kernels.build_grid(
-            self.vx, self.vy, ok, self.x0, self.y0, GRID_CELL_M, nx, ny
-        )
-        return _Grid(start, items, nx, ny)
-
     def nbytes(self) -> int:
         """Bytes of this engine's arrays (RoutingKit's index is measured by the benchmark)."""
-        grids = sum(g.start.nbytes + g.items.nbytes for g in self.grids.values())
         return (
             self.network.nbytes()
-            + grids
-            + self.vx.nbytes
-            + self.vy.nbytes
-            + self.vertex_piece.nbytes
+            + self.grid_start.nbytes
+            + self.grid_items.nbytes
+            + self.piece_mask.nbytes
         )
 
     # -- snapping -------------------------------------------------------------------------
+    def _nearest(
+        self, lon: NDArray[np.float64], lat: NDArray[np.float64], mode: Mode, radius_m: float
+    ) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64], NDArray[np.float64]]:
+        px, py = self.to_local(
+            np.atleast_1d(np.asarray(lon, dtype=np.float64)),
+            np.atleast_1d(np.asarray(lat, dtype=np.float64)),
+        )
+        net = self.network
+        return kernels.nearest_segment(
+            px,
+            py,
+            net.coords_e7,
+            net.piece_offsets,
+            self.piece_mask,
+            MODE_BIT[mode],
+            self.grid_start,
+            self.grid_items,
+            self.ox,
+            self.oy,
+            self.sx,
+            self.sy,
+            self.x0,
+            self.y0,
+            GRID_CELL_M,
+            self.grid_nx,
+            self.grid_ny,
+            radius_m,
+        )
+
+    def snap_points(self, lon: NDArray[np.float64], lat: NDArray[np.float64], mode: Mode) -> Snaps:
+        """Snap many points at once (``piece`` -1 beyond the radius)."""
+        pieces, seg, frac, dist = self._nearest(lon, lat, mode, self.snap_radius_m)
+        s = np.maximum(seg, 0)
+        vm = self.network.vertex_m
+        along = vm[s] + frac * (vm[s + 1].astype(np.float64) - vm[s])
+        a = from_e7(self.network.coords_e7[s])
+        b = from_e7(self.network.coords_e7[s + 1])
+        slon = a[:, 0] + frac * (b[:, 0] - a[:, 0])
+        slat = a[:, 1] + frac * (b[:, 1] - a[:, 1])
+        return Snaps(pieces, along, dist, slon, slat)
+
     def snap_many(
         self, lon: NDArray[np.float64], lat: NDArray[np.float64], mode: Mode
     ) -> tuple[
@@ -184,61 +295,20 @@ class Engine:
         NDArray[np.float64],
     ]:
         """Pieces (-1 beyond the radius), metres along them, distances, snapped lon, lat."""
-        px, py = self.to_local(
-            np.atleast_1d(np.asarray(lon, dtype=np.float64)),
-            np.atleast_1d(np.asarray(lat, dtype=np.float64)),
-        )
-        grid = self.grids[mode]
-        seg, frac, dist = kernels.nearest_segment(
-            px,
-            py,
-            self.vx,
-            self.vy,
-            grid.start,
-            grid.items,
-            self.x0,
-            self.y0,
-            GRID_CELL_M,
-            grid.nx,
-            grid.ny,
-            self.snap_radius_m,
-        )
-        found = seg >= 0
-        s = np.where(found, seg, 0)
-        vm = self.network.vertex_m
-        along = vm[s] + frac * (vm[s + 1] - vm[s])
-        coords = self.network.coords
-        slon = coords[s, 0] + frac * (coords[s + 1, 0] - coords[s, 0])
-        slat = coords[s, 1] + frac * (coords[s + 1, 1] - coords[s, 1])
-        pieces = np.where(found, self.vertex_piece[s], -1).astype(np.int32)
-        return pieces, along, dist, slon, slat
+        snaps = self.snap_points(lon, lat, mode)
+        return snaps.piece, snaps.along_m, snaps.distance_m, snaps.lon, snaps.lat
 
     def snap(self, lon: float, lat: float, mode: Mode, field: str = "point") -> Snap:
         """Project a point onto the nearest road usable in ``mode``; refuse it beyond the radius."""
-        pieces, along, dist, slon, slat = self.snap_many(np.array([lon]), np.array([lat]), mode)
-        if pieces[0] < 0:
+        snap = self.snap_points(np.array([lon]), np.array([lat]), mode)[0]
+        if snap is None:
             raise OutsideNetwork(field, self._nearest_any_m(lon, lat, mode), self.snap_radius_m)
-        return Snap(int(pieces[0]), float(along[0]), float(slon[0]), float(slat[0]), float(dist[0]))
+        return snap
 
     def _nearest_any_m(self, lon: float, lat: float, mode: Mode) -> float | None:
         """How far the nearest usable road is, searched up to 20 km (for the error message)."""
-        x, y = self.to_local(np.array([lon]), np.array([lat]))
-        grid = self.grids[mode]
-        seg, _, dist = kernels.nearest_segment(
-            x,
-            y,
-            self.vx,
-            self.vy,
-            grid.start,
-            grid.items,
-            self.x0,
-            self.y0,
-            GRID_CELL_M,
-            grid.nx,
-            grid.ny,
-            20_000.0,
-        )
-        return float(dist[0]) if seg[0] >= 0 else None
+        pieces, _, _, dist = self._nearest(np.array([lon]), np.array([lat]), mode, 20_000.0)
+        return float(dist[0]) if pieces[0] >= 0 else None
 
     # -- entries of a snapped point into the graph ----------------------------------------------
     def _arc_w(self, arc: int, mode: Mode) -> int:
@@ -275,14 +345,14 @@ class Engine:
         return out
 
     def target_entry_arrays(
-        self, targets: list[Snap | None], mode: Mode
+        self, targets: Snaps, mode: Mode
     ) -> tuple[NDArray[np.int32], NDArray[np.int64], NDArray[np.int32]]:
         """:meth:`target_entries` of many targets at once: (node, extra ms, target index)."""
         net = self.network
-        index = np.array([i for i, t in enumerate(targets) if t is not None], dtype=np.int32)
-        piece = np.array([t.piece for t in targets if t is not None], dtype=np.int64)
-        along = np.array([t.along_m for t in targets if t is not None], dtype=np.float64)
-        length = net.piece_length_m[piece]
+        index = np.flatnonzero(targets.piece >= 0).astype(np.int32)
+        piece = targets.piece[index]
+        along = targets.along_m[index]
+        length = net.piece_length_m[piece].astype(np.float64)
         f = np.clip(np.divide(along, length, out=np.zeros_like(along), where=length > 0), 0.0, 1.0)
         ms = net.arc_ms(mode)
         fwd, bwd = net.piece_forward_arc[piece], net.piece_backward_arc[piece]
@@ -313,9 +383,11 @@ class Engine:
             options.append(round((fa - fb) * wb))
         return min(options) if options else None
 
-    # -- per-thread state -------------------------------------------------------------------
-    def _scratch(self) -> _Scratch:
-        scratch: _Scratch | None = getattr(self._local, "scratch", None)
+    # -- pooled working memory ----------------------------------------------------------------
+    @contextmanager
+    def _borrow(self) -> Iterator[_Scratch]:
+        with self._pool_lock:
+            scratch = self._free.pop() if self._free else None
         if scratch is None:
             n = self.network.node_count
             scratch = _Scratch(
@@ -323,11 +395,13 @@ class Engine:
                 node_entry=np.full(n, -1, dtype=np.int32),
                 touched=np.empty(n, dtype=np.int32),
             )
-            self._local.scratch = scratch
-        return scratch
+        try:
+            yield scratch
+        finally:
+            with self._pool_lock:
+                self._free.append(scratch)
 
-    def _query(self, mode: Mode) -> rk.CCHQuery:
-        scratch = self._scratch()
+    def _query(self, scratch: _Scratch, mode: Mode) -> rk.CCHQuery:
         query = scratch.queries.get(mode)
         if query is None:
             query = scratch.queries[mode] = rk.CCHQuery(self.metrics[mode])
@@ -336,9 +410,10 @@ class Engine:
     # -- point to point -----------------------------------------------------------------------
     def node_to_node_ms(self, source: int, target: int, mode: Mode) -> int | None:
         """Shortest time between two graph nodes (the contraction hierarchy's answer)."""
-        result = self._query(mode).run(source, target)
-        distance = result.distance
-        del result  # RoutingKit needs the result released before the next query
+        with self._borrow() as scratch:
+            result = self._query(scratch, mode).run(source, target)
+            distance = result.distance
+            del result  # RoutingKit needs the result released before the next query
         return None if distance is None or distance >= INF_MS else int(distance)
 
     def route(self, origin: Snap, destination: Snap, mode: Mode) -> Route:
@@ -347,15 +422,17 @@ class Engine:
         targets = self.target_entries(destination, mode)
         direct = self._direct_ms(origin, destination, mode)
         best: int | None = None
-        arcs: list[int] = []
-        nodes: list[int] = []
+        arcs = np.zeros(0, dtype=np.int64)
+        first = last = -1
         if sources and targets:
-            result = self._query(mode).run_multi(sources, targets)
-            if result.distance is not None and result.distance < INF_MS:
-                best = int(result.distance)
-                arcs = list(result.arc_path)
-                nodes = list(result.node_path)
-            del result
+            with self._borrow() as scratch:
+                result = self._query(scratch, mode).run_multi(sources, targets)
+                if result.distance is not None and result.distance < INF_MS:
+                    best = int(result.distance)
+                    arcs = np.asarray(result.arc_path, dtype=np.int64)
+                    nodes = result.node_path
+                    first, last = int(nodes[0]), int(nodes[-1])
+                del result
         if direct is not None and (best is None or direct <= best):
             return self._assemble_direct(origin, destination, mode, direct)
         if best is None:
@@ -363,14 +440,14 @@ class Engine:
                 f"两点之间没有可{'步行' if mode is Mode.walk else '驾车'}的路线 / "
                 f"no {mode.value} route joins the two points"
             )
-        return self._assemble(origin, destination, mode, best, nodes[0], nodes[-1], arcs)
+        return self._assemble(origin, destination, mode, best, first, last, arcs)
 
     def _partial(self, piece: int, from_m: float, to_m: float) -> NDArray[np.float64]:
         """Geometry of a piece between two distances along it, in travel order."""
         net = self.network
         lo, hi = net.piece_offsets[piece], net.piece_offsets[piece + 1]
-        vm = net.vertex_m[lo:hi]
-        coords = net.coords[lo:hi]
+        vm = net.vertex_m[lo:hi].astype(np.float64)
+        coords = from_e7(net.coords_e7[lo:hi])
         a, b = sorted((from_m, to_m))
         xs = np.interp([a, b], vm, coords[:, 0])
         ys = np.interp([a, b], vm, coords[:, 1])
@@ -378,61 +455,133 @@ class Engine:
         line = np.vstack([[xs[0], ys[0]], coords[inner], [xs[1], ys[1]]])
         return line if from_m <= to_m else line[::-1]
 
+    def _is_exit(self, node: int, mode: Mode) -> bool:
+        """A road usable in ``mode`` that is not part of the roundabout leaves ``node``."""
+        net = self.network
+        out = slice(int(net.out_start[node]), int(net.out_start[node + 1]))
+        usable = net.arc_ms(mode)[out] < INF_MS
+        return bool(np.any(usable & ~net.piece_roundabout[net.arc_piece[out]]))
+
+    def _end_legs(
+        self,
+        snap: Snap,
+        coords: NDArray[np.float64],
+        distance: float,
+        ms: float,
+        end_node: int | None,
+        mode: Mode,
+    ) -> dict[str, Any]:
+        start_b, end_b = end_bearings(coords)
+        roundabout = bool(self.network.piece_roundabout[snap.piece])
+        return {
+            "name": int(self.network.piece_name[snap.piece]),
+            "distance_m": distance,
+            "duration_ms": float(ms),
+            "roundabout": roundabout,
+            "exit": roundabout and end_node is not None and self._is_exit(end_node, mode),
+            "bearing_start": start_b,
+            "bearing_end": end_b,
+            "start": coords[0],
+        }
+
     def _assemble_direct(self, a: Snap, b: Snap, mode: Mode, ms: int) -> Route:
         coords = self._partial(a.piece, a.along_m, b.along_m)
         distance = abs(b.along_m - a.along_m)
-        stretch = Stretch(self.network.name_of_piece(a.piece), coords, distance, ms)
-        return Route(ms / 1000.0, distance, coords, build_steps([stretch], mode), a, b)
+        only = self._end_legs(a, coords, distance, ms, None, mode)
+        legs = Legs(
+            name=np.array([only["name"]], dtype=np.int32),
+            names=self.network.names,
+            distance_m=np.array([distance]),
+            duration_ms=np.array([float(ms)]),
+            roundabout=np.array([only["roundabout"]]),
+            exit=np.array([False]),
+            bearing_start=np.array([only["bearing_start"]]),
+            bearing_end=np.array([only["bearing_end"]]),
+            start=coords[:1],
+            end=(float(coords[-1, 0]), float(coords[-1, 1])),
+        )
+        return Route(ms / 1000.0, distance, coords, build_steps(legs, mode), a, b)
 
     def _assemble(
-        self, a: Snap, b: Snap, mode: Mode, ms: int, first: int, last: int, arcs: list[int]
+        self,
+        a: Snap,
+        b: Snap,
+        mode: Mode,
+        ms: int,
+        first: int,
+        last: int,
+        arcs: NDArray[np.int64],
     ) -> Route:
+        """Geometry and steps of a route, gathered with array operations (routes can be long)."""
         net = self.network
-        ms_arcs = net.arc_ms(mode)
-        stretches: list[Stretch] = []
         length_a = float(net.piece_length_m[a.piece])
         leave_forward = first == int(net.piece_v[a.piece]) and net.piece_forward_arc[a.piece] >= 0
         end_a = length_a if leave_forward else 0.0
         head_ms = next(w for node, w in self.source_entries(a, mode) if node == first)
-        stretches.append(
-            Stretch(
-                net.name_of_piece(a.piece),
-                self._partial(a.piece, a.along_m, end_a),
-                abs(end_a - a.along_m),
-                head_ms,
-            )
-        )
-        for arc in arcs:
-            piece = int(net.arc_piece[arc])
-            coords = net.piece_coords(piece)
-            if net.arc_reversed[arc]:
-                coords = coords[::-1]
-            stretches.append(
-                Stretch(
-                    net.name_of_piece(piece),
-                    coords,
-                    float(net.piece_length_m[piece]),
-                    float(ms_arcs[arc]),
-                )
-            )
+        head_line = self._partial(a.piece, a.along_m, end_a)
+        head = self._end_legs(a, head_line, abs(end_a - a.along_m), head_ms, first, mode)
         enter_forward = last == int(net.piece_u[b.piece]) and net.piece_forward_arc[b.piece] >= 0
         start_b = 0.0 if enter_forward else float(net.piece_length_m[b.piece])
         tail_ms = next(w for node, w in self.target_entries(b, mode) if node == last)
-        stretches.append(
-            Stretch(
-                net.name_of_piece(b.piece),
-                self._partial(b.piece, start_b, b.along_m),
-                abs(b.along_m - start_b),
-                tail_ms,
-            )
-        )
-        line = np.concatenate(
-            [s.coords if i == 0 else s.coords[1:] for i, s in enumerate(stretches)]
-        )
+        tail_line = self._partial(b.piece, start_b, b.along_m)
+        tail = self._end_legs(b, tail_line, abs(b.along_m - start_b), tail_ms, None, mode)
+        # the arcs between: each contributes its vertices after the first, in travel order
+        pieces = net.arc_piece[arcs]
+        rev = net.arc_reversed[arcs]
+        lo = net.piece_offsets[pieces].astype(np.int64)
+        hi = net.piece_offsets[pieces + 1].astype(np.int64)
+        step = np.where(rev, -1, 1)
+        begin = np.where(rev, hi - 1, lo)
+        finish = np.where(rev, lo, hi - 1)
+        inner = hi - lo - 1
+        total = int(inner.sum())
+        offset = np.repeat(np.cumsum(inner) - inner, inner)
+        index = np.repeat(begin, inner) + (np.arange(total) - offset + 1) * np.repeat(step, inner)
+        coords = net.coords_e7
+        arc_line = from_e7(coords[index])
+        line = np.concatenate([head_line, arc_line, tail_line[1:]])
         keep = np.ones(len(line), dtype=np.bool_)
         keep[1:] = np.any(np.diff(line, axis=0) != 0, axis=1)
-        distance = sum(s.distance_m for s in stretches)
-        return Route(ms / 1000.0, distance, line[keep], build_steps(stretches, mode), a, b)
+        roundabout = net.piece_roundabout[pieces]
+        exits = np.zeros(len(arcs), dtype=np.bool_)
+        targets = net.arc_target[arcs]
+        for i in np.flatnonzero(roundabout).tolist():
+            exits[i] = self._is_exit(int(targets[i]), mode)
+        ends = [head, tail]
+        legs = Legs(
+            name=np.concatenate([[head["name"]], net.piece_name[pieces], [tail["name"]]]).astype(
+                np.int32
+            ),
+            names=net.names,
+            distance_m=np.concatenate(
+                [[head["distance_m"]], net.piece_length_m[pieces], [tail["distance_m"]]]
+            ).astype(np.float64),
+            duration_ms=np.concatenate([[head_ms], net.arc_ms(mode)[arcs], [tail_ms]]).astype(
+                np.float64
+            ),
+            roundabout=np.concatenate([[head["roundabout"]], roundabout, [tail["roundabout"]]]),
+            exit=np.concatenate([[head["exit"]], exits, [False]]),
+            bearing_start=np.concatenate(
+                [
+                    [head["bearing_start"]],
+                    bearings_deg(from_e7(coords[begin]), from_e7(coords[begin + step])),
+                    [tail["bearing_start"]],
+                ]
+            ),
+            bearing_end=np.concatenate(
+                [
+                    [head["bearing_end"]],
+                    bearings_deg(from_e7(coords[finish - step]), from_e7(coords[finish])),
+                    [tail["bearing_end"]],
+                ]
+            ),
+            start=np.concatenate(
+                [[e["start"] for e in ends[:1]], from_e7(coords[begin]), [tail["start"]]]
+            ),
+            end=(float(line[-1, 0]), float(line[-1, 1])),
+        )
+        distance = float(legs.distance_m.sum())
+        return Route(ms / 1000.0, distance, line[keep], build_steps(legs, mode), a, b)
 
     # -- one to many ----------------------------------------------------------------------------
     def bounded_search(
@@ -440,7 +589,7 @@ class Engine:
         origin: Snap,
         mode: Mode,
         limit_ms: int,
-        targets: list[Snap | None] | None = None,
+        targets: Snaps | list[Snap | None] | None = None,
         k: int | None = None,
     ) -> tuple[Reach, NDArray[np.int64]]:
         """Dijkstra from a snapped point up to ``limit_ms``; stops after the k-th target is final.
@@ -448,28 +597,30 @@ class Engine:
         Returns the settled nodes and each target's time in ms (``kernels.UNSET`` if not found).
         """
         sources = self.source_entries(origin, mode)
-        entry_node, entry_extra, entry_target = self.target_entry_arrays(targets or [], mode)
-        count = len(targets or [])
-        scratch = self._scratch()
-        nodes, times, best = kernels.bounded_dijkstra(
-            self.network.out_start,
-            self.network.out_arcs,
-            self.network.arc_target,
-            self.network.arc_ms(mode),
-            np.array([s for s, _ in sources], dtype=np.int32),
-            np.array([w for _, w in sources], dtype=np.int64),
-            np.int64(limit_ms),
-            np.array(entry_node, dtype=np.int32),
-            np.array(entry_extra, dtype=np.int64),
-            np.array(entry_target, dtype=np.int32),
-            count,
-            count if k is None else k,
-            scratch.dist,
-            scratch.node_entry,
-            scratch.touched,
-        )
-        for t, snap in enumerate(targets or []):
-            direct = None if snap is None else self._direct_ms(origin, snap, mode)
+        if not isinstance(targets, Snaps):
+            targets = Snaps.of(targets or [])
+        entry_node, entry_extra, entry_target = self.target_entry_arrays(targets, mode)
+        count = len(targets)
+        with self._borrow() as scratch:
+            nodes, times, best = kernels.bounded_dijkstra(
+                self.network.out_start,
+                self.network.arc_target,
+                self.network.arc_ms(mode),
+                np.array([s for s, _ in sources], dtype=np.int32),
+                np.array([w for _, w in sources], dtype=np.int64),
+                np.int64(limit_ms),
+                entry_node,
+                entry_extra,
+                entry_target,
+                count,
+                count if k is None else k,
+                scratch.dist,
+                scratch.node_entry,
+                scratch.touched,
+            )
+        for t in np.flatnonzero(targets.piece == origin.piece).tolist():
+            target = targets[t]
+            direct = None if target is None else self._direct_ms(origin, target, mode)
             if direct is not None and direct <= limit_ms and direct < best[t]:
                 best[t] = direct
         return Reach(nodes, times, origin), best
@@ -478,29 +629,28 @@ class Engine:
         self, node: int, mode: Mode, limit_ms: int
     ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
         """Nodes within ``limit_ms`` of a graph node and their times (the isochrone's node set)."""
-        scratch = self._scratch()
         empty_i = np.zeros(0, dtype=np.int32)
-        nodes, times, _ = kernels.bounded_dijkstra(
-            self.network.out_start,
-            self.network.out_arcs,
-            self.network.arc_target,
-            self.network.arc_ms(mode),
-            np.array([node], dtype=np.int32),
-            np.zeros(1, dtype=np.int64),
-            np.int64(limit_ms),
-            empty_i,
-            np.zeros(0, dtype=np.int64),
-            empty_i,
-            0,
-            0,
-            scratch.dist,
-            scratch.node_entry,
-            scratch.touched,
-        )
+        with self._borrow() as scratch:
+            nodes, times, _ = kernels.bounded_dijkstra(
+                self.network.out_start,
+                self.network.arc_target,
+                self.network.arc_ms(mode),
+                np.array([node], dtype=np.int32),
+                np.zeros(1, dtype=np.int64),
+                np.int64(limit_ms),
+                empty_i,
+                np.zeros(0, dtype=np.int64),
+                empty_i,
+                0,
+                0,
+                scratch.dist,
+                scratch.node_entry,
+                scratch.touched,
+            )
         return nodes, times
 
     def nearest(
-        self, origin: Snap, targets: list[Snap | None], mode: Mode, k: int, limit_ms: int
+        self, origin: Snap, targets: Snaps | list[Snap | None], mode: Mode, k: int, limit_ms: int
     ) -> list[tuple[int, int]]:
         """The k targets reached first, as (target index, ms), fastest first, within the limit."""
         _, best = self.bounded_search(origin, mode, limit_ms, targets, k)
@@ -549,29 +699,32 @@ class Engine:
         """
         net = self.network
         cell = ISOCHRONE_CELL_M[mode]
-        node_time = np.full(net.node_count, kernels.UNSET, dtype=np.int64)
-        node_time[reach.nodes] = reach.times_ms
-        arc_time = node_time[net.arc_source]
         if len(reach.nodes) == 0:
             return [MultiPolygon() for _ in limits_ms]
-        lon = net.node_lon[reach.nodes]
-        lat = net.node_lat[reach.nodes]
-        x, y = self.to_local(np.append(lon, reach.origin.lon), np.append(lat, reach.origin.lat))
+        node_xy = from_e7(net.node_e7[reach.nodes])
+        x, y = self.to_local(
+            np.append(node_xy[:, 0], reach.origin.lon), np.append(node_xy[:, 1], reach.origin.lat)
+        )
         margin = 3 * cell + 2000.0
         x0, y0 = float(x.min()) - margin, float(y.min()) - margin
         nx = int((float(x.max()) + margin - x0) // cell) + 1
         ny = int((float(y.max()) + margin - y0) // cell) + 1
         grid = kernels.rasterize_reach(
-            arc_time,
+            reach.nodes,
+            reach.times_ms,
+            net.out_start,
             net.arc_ms(mode),
             net.arc_piece,
             net.arc_reversed,
             net.piece_offsets,
-            self.vx,
-            self.vy,
+            net.coords_e7,
             net.vertex_m,
             net.piece_length_m,
-            np.asarray(limits_ms, dtype=np.int64),
+            np.int64(max(limits_ms)),
+            self.ox,
+            self.oy,
+            self.sx,
+            self.sy,
             x0,
             y0,
             cell,

@@ -56,8 +56,7 @@ def _pop(keys: NDArray[np.int64], vals: NDArray[np.int32], size: int) -> int:
 
 @numba.njit(cache=_CACHE)
 def bounded_dijkstra(
-    out_start: NDArray[np.int64],
-    out_arcs: NDArray[np.int32],
+    out_start: NDArray[np.int32],
     arc_target: NDArray[np.int32],
     arc_ms: NDArray[np.int32],
     source_nodes: NDArray[np.int32],
@@ -137,8 +136,7 @@ def bounded_dijkstra(
                 best[t] = cand
                 tsize = _push(tkeys, tvals, tsize, cand, t)
             e = entry_next[e]
-        for j in range(out_start[x], out_start[x + 1]):
-            a = out_arcs[j]
+        for a in range(out_start[x], out_start[x + 1]):
             w = arc_ms[a]
             if w >= 2147483647:
                 continue
@@ -174,44 +172,66 @@ def bounded_dijkstra(
     return nodes, times, best
 
 
+@numba.njit(cache=_CACHE, inline="always")
+def _local(e7: int, origin: int, scale: float) -> float:
+    """Metres from the network's centre along one axis (1e-7° integers → local metres)."""
+    return float(e7 - origin) * scale
+
+
 @numba.njit(cache=_CACHE)
 def build_grid(
-    x: NDArray[np.float64],
-    y: NDArray[np.float64],
-    segment_ok: NDArray[np.bool_],
+    coords_e7: NDArray[np.int32],
+    piece_offsets: NDArray[np.int32],
+    piece_ok: NDArray[np.bool_],
+    ox: int,
+    oy: int,
+    sx: float,
+    sy: float,
     x0: float,
     y0: float,
     cell_m: float,
     nx: int,
     ny: int,
-) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
-    """Bucket segments (vertex i to i+1, where ``segment_ok[i]``) into the cells their box meets.
-
-    ``x``, ``y`` are vertex positions in local metres.
-    """
+) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """Bucket pieces (where ``piece_ok``) into the cells their segments meet, once per cell."""
     counts = np.zeros(nx * ny + 1, dtype=np.int64)
+    last = np.full(nx * ny, -1, dtype=np.int32)
+    start = np.zeros(nx * ny + 1, dtype=np.int32)
+    items = np.empty(0, dtype=np.int32)
+    fill = np.zeros(0, dtype=np.int64)
     for pass_ in range(2):
         if pass_ == 1:
-            start = np.zeros(nx * ny + 1, dtype=np.int64)
+            total = 0
             for c in range(nx * ny):
-                start[c + 1] = start[c] + counts[c]
-            fill = start[:-1].copy()
-            items = np.empty(start[-1], dtype=np.int32)
-        for i in range(len(segment_ok)):
-            if not segment_ok[i]:
+                start[c] = total
+                total += counts[c]
+            start[nx * ny] = total
+            fill = start[:-1].astype(np.int64)
+            items = np.empty(total, dtype=np.int32)
+            last[:] = -1
+        for p in range(len(piece_ok)):
+            if not piece_ok[p]:
                 continue
-            cx0 = int((min(x[i], x[i + 1]) - x0) // cell_m)
-            cx1 = int((max(x[i], x[i + 1]) - x0) // cell_m)
-            cy0 = int((min(y[i], y[i + 1]) - y0) // cell_m)
-            cy1 = int((max(y[i], y[i + 1]) - y0) // cell_m)
-            for cy in range(max(cy0, 0), min(cy1, ny - 1) + 1):
-                for cx in range(max(cx0, 0), min(cx1, nx - 1) + 1):
-                    c = cy * nx + cx
-                    if pass_ == 0:
-                        counts[c] += 1
-                    else:
-                        items[fill[c]] = i
-                        fill[c] += 1
+            for i in range(piece_offsets[p], piece_offsets[p + 1] - 1):
+                ax = _local(coords_e7[i, 0], ox, sx)
+                bx = _local(coords_e7[i + 1, 0], ox, sx)
+                ay = _local(coords_e7[i, 1], oy, sy)
+                by = _local(coords_e7[i + 1, 1], oy, sy)
+                cx0 = int((min(ax, bx) - x0) // cell_m)
+                cx1 = int((max(ax, bx) - x0) // cell_m)
+                cy0 = int((min(ay, by) - y0) // cell_m)
+                cy1 = int((max(ay, by) - y0) // cell_m)
+                for cy in range(max(cy0, 0), min(cy1, ny - 1) + 1):
+                    for cx in range(max(cx0, 0), min(cx1, nx - 1) + 1):
+                        c = cy * nx + cx
+                        if last[c] == p:
+                            continue
+                        last[c] = p
+                        if pass_ == 0:
+                            counts[c] += 1
+                        else:
+                            items[fill[c]] = p
+                            fill[c] += 1
     return start, items
 
 
@@ -219,23 +239,30 @@ def build_grid(
 def nearest_segment(
     px: NDArray[np.float64],
     py: NDArray[np.float64],
-    x: NDArray[np.float64],
-    y: NDArray[np.float64],
-    start: NDArray[np.int64],
+    coords_e7: NDArray[np.int32],
+    piece_offsets: NDArray[np.int32],
+    piece_mask: NDArray[np.uint8],
+    mode_bit: int,
+    start: NDArray[np.int32],
     items: NDArray[np.int32],
+    ox: int,
+    oy: int,
+    sx: float,
+    sy: float,
     x0: float,
     y0: float,
     cell_m: float,
     nx: int,
     ny: int,
     radius_m: float,
-) -> tuple[NDArray[np.int32], NDArray[np.float64], NDArray[np.float64]]:
-    """For each point, the nearest indexed segment within ``radius_m``, where on it and how far.
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64], NDArray[np.float64]]:
+    """For each point (local metres), the nearest segment of a piece usable in the mode.
 
     Rings of cells are searched outwards until no closer segment can exist.
-    Returns (segment or -1, fraction along it, distance in metres).
+    Returns (piece or -1, segment's first vertex, fraction along it, distance in metres).
     """
     m = len(px)
+    piece = np.full(m, -1, dtype=np.int32)
     seg = np.full(m, -1, dtype=np.int32)
     frac = np.zeros(m)
     dist = np.full(m, np.inf)
@@ -246,6 +273,7 @@ def nearest_segment(
         cy = int((qy - y0) // cell_m)
         best = radius_m * radius_m
         found = -1
+        found_piece = -1
         best_t = 0.0
         for ring in range(max_ring + 1):
             if found >= 0 and (ring - 1) * cell_m > np.sqrt(best):
@@ -261,39 +289,51 @@ def nearest_segment(
                         continue
                     c = gy * nx + gx
                     for j in range(start[c], start[c + 1]):
-                        i = items[j]
-                        ax, ay = x[i], y[i]
-                        dx, dy = x[i + 1] - ax, y[i + 1] - ay
-                        ll = dx * dx + dy * dy
-                        t = 0.0
-                        if ll > 0:
-                            t = ((qx - ax) * dx + (qy - ay) * dy) / ll
-                            t = min(1.0, max(0.0, t))
-                        ex, ey = ax + t * dx - qx, ay + t * dy - qy
-                        d2 = ex * ex + ey * ey
-                        if d2 < best or (d2 == best and found >= 0 and i < found):
-                            best = d2
-                            found = i
-                            best_t = t
+                        p = items[j]
+                        if not (piece_mask[p] & mode_bit):
+                            continue
+                        for i in range(piece_offsets[p], piece_offsets[p + 1] - 1):
+                            ax = _local(coords_e7[i, 0], ox, sx)
+                            ay = _local(coords_e7[i, 1], oy, sy)
+                            dx = _local(coords_e7[i + 1, 0], ox, sx) - ax
+                            dy = _local(coords_e7[i + 1, 1], oy, sy) - ay
+                            ll = dx * dx + dy * dy
+                            t = 0.0
+                            if ll > 0:
+                                t = ((qx - ax) * dx + (qy - ay) * dy) / ll
+                                t = min(1.0, max(0.0, t))
+                            ex, ey = ax + t * dx - qx, ay + t * dy - qy
+                            d2 = ex * ex + ey * ey
+                            if d2 < best or (d2 == best and found >= 0 and i < found):
+                                best = d2
+                                found = i
+                                found_piece = p
+                                best_t = t
         if found >= 0:
+            piece[q] = found_piece
             seg[q] = found
             frac[q] = best_t
             dist[q] = np.sqrt(best)
-    return seg, frac, dist
+    return piece, seg, frac, dist
 
 
 @numba.njit(cache=_CACHE)
 def rasterize_reach(
-    arc_source_time: NDArray[np.int64],
+    nodes: NDArray[np.int32],
+    times: NDArray[np.int64],
+    out_start: NDArray[np.int32],
     arc_ms: NDArray[np.int32],
     arc_piece: NDArray[np.int32],
     arc_reversed: NDArray[np.bool_],
-    piece_offsets: NDArray[np.int64],
-    x: NDArray[np.float64],
-    y: NDArray[np.float64],
-    vertex_m: NDArray[np.float64],
-    piece_length_m: NDArray[np.float64],
-    limits_ms: NDArray[np.int64],
+    piece_offsets: NDArray[np.int32],
+    coords_e7: NDArray[np.int32],
+    vertex_m: NDArray[np.float32],
+    piece_length_m: NDArray[np.float32],
+    limit: np.int64,
+    ox: int,
+    oy: int,
+    sx: float,
+    sy: float,
     x0: float,
     y0: float,
     cell_m: float,
@@ -302,38 +342,45 @@ def rasterize_reach(
 ) -> NDArray[np.int64]:
     """The earliest time each grid cell is reached along the arcs (``UNSET`` where never).
 
-    ``arc_source_time`` is the time at each arc's tail (``UNSET`` if unreached);
+    Only the arcs leaving the settled ``nodes`` (reached at ``times``) are drawn;
     the reachable part of an arc is sampled every half cell.
     """
     grid = np.full(nx * ny, UNSET, dtype=np.int64)
-    limit = limits_ms.max()
-    for a in range(len(arc_source_time)):
-        t0 = arc_source_time[a]
-        w = arc_ms[a]
-        if t0 > limit or w >= 2147483647:
+    for k_node in range(len(nodes)):
+        x = nodes[k_node]
+        t0 = times[k_node]
+        if t0 > limit:
             continue
-        p = arc_piece[a]
-        length = piece_length_m[p]
-        reach_m = length if t0 + w <= limit else length * (limit - t0) / w
-        lo, hi = piece_offsets[p], piece_offsets[p + 1]
-        for i in range(lo, hi - 1):
-            s0 = vertex_m[i]
-            s1 = vertex_m[i + 1]
-            seg = s1 - s0
-            steps = int(seg / (cell_m * 0.5)) + 1
-            for k in range(steps + 1):
-                s = s0 + seg * k / steps
-                along = length - s if arc_reversed[a] else s
-                if along > reach_m:
-                    continue
-                t = t0 + (w * along / length if length > 0 else 0.0)
-                fx = x[i] + (x[i + 1] - x[i]) * k / steps
-                fy = y[i] + (y[i + 1] - y[i]) * k / steps
-                gx = int((fx - x0) // cell_m)
-                gy = int((fy - y0) // cell_m)
-                if 0 <= gx < nx and 0 <= gy < ny:
-                    c = gy * nx + gx
-                    ti = np.int64(t)
-                    if ti < grid[c]:
-                        grid[c] = ti
+        for a in range(out_start[x], out_start[x + 1]):
+            w = arc_ms[a]
+            if w >= 2147483647:
+                continue
+            p = arc_piece[a]
+            length = float(piece_length_m[p])
+            reach_m = length if t0 + w <= limit else length * (limit - t0) / w
+            lo, hi = piece_offsets[p], piece_offsets[p + 1]
+            for i in range(lo, hi - 1):
+                s0 = float(vertex_m[i])
+                s1 = float(vertex_m[i + 1])
+                seg = s1 - s0
+                ax = _local(coords_e7[i, 0], ox, sx)
+                ay = _local(coords_e7[i, 1], oy, sy)
+                bx = _local(coords_e7[i + 1, 0], ox, sx)
+                by = _local(coords_e7[i + 1, 1], oy, sy)
+                steps = int(seg / (cell_m * 0.5)) + 1
+                for k in range(steps + 1):
+                    s = s0 + seg * k / steps
+                    along = length - s if arc_reversed[a] else s
+                    if along > reach_m:
+                        continue
+                    t = t0 + (w * along / length if length > 0 else 0.0)
+                    fx = ax + (bx - ax) * k / steps
+                    fy = ay + (by - ay) * k / steps
+                    gx = int((fx - x0) // cell_m)
+                    gy = int((fy - y0) // cell_m)
+                    if 0 <= gx < nx and 0 <= gy < ny:
+                        c = gy * nx + gx
+                        ti = np.int64(t)
+                        if ti < grid[c]:
+                            grid[c] = ti
     return grid

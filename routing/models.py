@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -101,6 +102,23 @@ class RoadEdge(Base):
     drive_speed_kph: Mapped[float] = mapped_column(Float)
     walk_ms: Mapped[int | None] = mapped_column(Integer)
     drive_ms: Mapped[int | None] = mapped_column(Integer)
+    roundabout: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     geom: Mapped[WKBElement] = mapped_column(Geometry("LINESTRING", srid=4326, spatial_index=False))
 
     __table_args__ = (Index("ix_road_edges_geom", "geom", postgresql_using="gist"),)
+
+
+class NetworkOrder(Base):
+    """The contraction order of a version's nodes (int32, little-endian), computed at import.
+
+    It depends only on the topology, so the engine loads it instead of recomputing
+    RoutingKit's inertial-flow order (most of the engine's build time).
+    """
+
+    __tablename__ = "road_network_orders"
+
+    version_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("road_network_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    node_order: Mapped[bytes] = mapped_column(LargeBinary)
+    method: Mapped[str] = mapped_column(Text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import routingkit_cch as rk
 from numpy.typing import NDArray
 
 from routing.osm import RoadGraph, haversine_m
@@ -65,47 +66,92 @@ def arcs_of(graph: RoadGraph) -> ArcTable:
     )
 
 
+E7 = 1e-7
+"""Coordinates are kept as int32 multiples of 1e-7° (OpenStreetMap's own precision, ~1 cm)."""
+
+
+def from_e7(values: NDArray[np.int32]) -> NDArray[np.float64]:
+    return np.asarray(values * E7, dtype=np.float64)
+
+
+def to_e7(values: NDArray[np.float64]) -> NDArray[np.int32]:
+    return np.round(np.asarray(values, dtype=np.float64) / E7).astype(np.int32)
+
+
+def contraction_order(
+    node_lon: NDArray[np.float64],
+    node_lat: NDArray[np.float64],
+    tail: NDArray[np.int32],
+    head: NDArray[np.int32],
+) -> NDArray[np.int32]:
+    """RoutingKit's inertial-flow node order for the CCH (topology and positions only)."""
+    order = rk.compute_order_inertial(
+        len(node_lon), tail.tolist(), head.tolist(), node_lat.tolist(), node_lon.tolist()
+    )
+    return np.asarray(order, dtype=np.int32)
+
+
 @dataclass
 class RoadNetwork:
-    """Everything a query needs, as arrays; no database, no networkx."""
+    """Everything a query needs, as compact arrays; no database, no networkx.
+
+    Arcs are sorted by their tail node, so the arcs leaving node ``x`` are
+    ``out_start[x]:out_start[x + 1]`` (no separate adjacency list).
+    """
 
     version_id: int
     city_code: str
-    node_lon: NDArray[np.float64]
-    node_lat: NDArray[np.float64]
-    arc_source: NDArray[np.int32]
+    node_e7: NDArray[np.int32]
+    """(n, 2) lon, lat in 1e-7°."""
     arc_target: NDArray[np.int32]
     arc_piece: NDArray[np.int32]
     arc_reversed: NDArray[np.bool_]
     arc_walk_ms: NDArray[np.int32]
     arc_drive_ms: NDArray[np.int32]
+    out_start: NDArray[np.int32]
     piece_u: NDArray[np.int32]
     piece_v: NDArray[np.int32]
-    piece_offsets: NDArray[np.int64]
-    coords: NDArray[np.float64]
-    vertex_m: NDArray[np.float64]
+    piece_offsets: NDArray[np.int32]
+    coords_e7: NDArray[np.int32]
+    """(vertices, 2) lon, lat in 1e-7°; piece i is ``piece_offsets[i]:piece_offsets[i + 1]``."""
+    vertex_m: NDArray[np.float32]
     """Distance of each vertex from the start of its piece, metres."""
-    piece_length_m: NDArray[np.float64]
+    piece_length_m: NDArray[np.float32]
     piece_forward_arc: NDArray[np.int32]
     piece_backward_arc: NDArray[np.int32]
     piece_name: NDArray[np.int32]
-    piece_highway: NDArray[np.int16]
+    piece_highway: NDArray[np.uint8]
+    piece_roundabout: NDArray[np.bool_]
     names: list[str]
     highways: list[str]
-    out_start: NDArray[np.int64]
-    out_arcs: NDArray[np.int32]
+    extent: tuple[float, float, float, float]
+    node_order: NDArray[np.int32] | None = None
+    """The stored contraction order, if the version has one (the engine drops it once built)."""
 
     @property
     def node_count(self) -> int:
-        return len(self.node_lon)
+        return len(self.node_e7)
 
     @property
     def arc_count(self) -> int:
-        return len(self.arc_source)
+        return len(self.arc_target)
 
     @property
     def piece_count(self) -> int:
         return len(self.piece_u)
+
+    @property
+    def node_lon(self) -> NDArray[np.float64]:
+        return from_e7(self.node_e7[:, 0])
+
+    @property
+    def node_lat(self) -> NDArray[np.float64]:
+        return from_e7(self.node_e7[:, 1])
+
+    @property
+    def arc_source(self) -> NDArray[np.int32]:
+        """Tail of every arc (computed: arcs are stored by tail)."""
+        return np.repeat(np.arange(self.node_count, dtype=np.int32), np.diff(self.out_start))
 
     def arc_ms(self, mode: Mode) -> NDArray[np.int32]:
         return self.arc_walk_ms if mode is Mode.walk else self.arc_drive_ms
@@ -115,20 +161,12 @@ class RoadNetwork:
         return self.names[index] if index >= 0 else None
 
     def piece_coords(self, piece: int) -> NDArray[np.float64]:
-        return self.coords[self.piece_offsets[piece] : self.piece_offsets[piece + 1]]
+        lo, hi = self.piece_offsets[piece], self.piece_offsets[piece + 1]
+        return from_e7(self.coords_e7[lo:hi])
 
     def nbytes(self) -> int:
         """Bytes held in the arrays (the CCH index is counted by the engine)."""
         return sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray))
-
-    @property
-    def extent(self) -> tuple[float, float, float, float]:
-        return (
-            float(self.node_lon.min()),
-            float(self.node_lat.min()),
-            float(self.node_lon.max()),
-            float(self.node_lat.max()),
-        )
 
 
 def _intern(values: list[str | None]) -> tuple[NDArray[np.int32], list[str]]:
@@ -156,18 +194,23 @@ def assemble(
     coords: NDArray[np.float64],
     piece_name: list[str | None],
     piece_highway: list[str],
+    piece_roundabout: NDArray[np.bool_] | None = None,
+    node_order: NDArray[np.int32] | None = None,
 ) -> RoadNetwork:
     """Build the arrays from arcs and piece geometries (pieces numbered 0..p-1, in arc order)."""
     n = len(node_lon)
     pieces = len(piece_offsets) - 1
-    seg = (
-        haversine_m(coords[:-1, 0], coords[:-1, 1], coords[1:, 0], coords[1:, 1])
-        if len(coords) > 1
-        else np.zeros(0)
-    )
+    coords_e7 = np.empty((len(coords), 2), dtype=np.int32)
+    coords_e7[:, 0] = to_e7(coords[:, 0])
+    coords_e7[:, 1] = to_e7(coords[:, 1])
+    lon, lat = from_e7(coords_e7[:, 0]), from_e7(coords_e7[:, 1])
+    seg = haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:]) if len(coords) > 1 else np.zeros(0)
+    del lon, lat
     cumulative = np.concatenate([[0.0], np.cumsum(seg)])
+    del seg
     starts = np.repeat(piece_offsets[:-1], np.diff(piece_offsets))
-    vertex_m = cumulative - cumulative[starts]
+    vertex_m = (cumulative - cumulative[starts]).astype(np.float32)
+    del cumulative, starts
     last = piece_offsets[1:] - 1
     piece_length = vertex_m[last]
     # a piece's orientation is its geometry's: u is its first vertex's node
@@ -176,42 +219,59 @@ def assemble(
     first_arc[arc_piece[order]] = order
     piece_u = arc_source[first_arc].astype(np.int32)
     piece_v = arc_target[first_arc].astype(np.int32)
+    # arcs sorted by tail: the adjacency of a node is a slice
+    by_tail = np.argsort(arc_source, kind="stable")
+    arc_source = arc_source[by_tail]
+    arc_piece = np.asarray(arc_piece[by_tail], dtype=np.int32)
     arc_reversed = arc_source != piece_u[arc_piece]
     fwd = np.full(pieces, -1, dtype=np.int32)
     bwd = np.full(pieces, -1, dtype=np.int32)
     arc_ids = np.arange(len(arc_piece), dtype=np.int32)
     fwd[arc_piece[~arc_reversed]] = arc_ids[~arc_reversed]
     bwd[arc_piece[arc_reversed]] = arc_ids[arc_reversed]
-    out_arcs = np.argsort(arc_source, kind="stable").astype(np.int32)
-    out_start = np.zeros(n + 1, dtype=np.int64)
+    out_start = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(np.bincount(arc_source, minlength=n), out=out_start[1:])
     name_ids, names = _intern(piece_name)
     highway_ids, highways = _intern(list(piece_highway))
+    node_e7 = np.empty((n, 2), dtype=np.int32)
+    node_e7[:, 0] = to_e7(node_lon)
+    node_e7[:, 1] = to_e7(node_lat)
     return RoadNetwork(
         version_id=version_id,
         city_code=city_code,
-        node_lon=np.ascontiguousarray(node_lon, dtype=np.float64),
-        node_lat=np.ascontiguousarray(node_lat, dtype=np.float64),
-        arc_source=arc_source.astype(np.int32),
-        arc_target=arc_target.astype(np.int32),
-        arc_piece=arc_piece.astype(np.int32),
+        node_e7=node_e7,
+        arc_target=np.asarray(arc_target[by_tail], dtype=np.int32),
+        arc_piece=arc_piece,
         arc_reversed=arc_reversed,
-        arc_walk_ms=np.minimum(arc_walk_ms, INF_MS).astype(np.int32),
-        arc_drive_ms=np.minimum(arc_drive_ms, INF_MS).astype(np.int32),
+        arc_walk_ms=np.minimum(arc_walk_ms[by_tail], INF_MS).astype(np.int32),
+        arc_drive_ms=np.minimum(arc_drive_ms[by_tail], INF_MS).astype(np.int32),
+        out_start=out_start,
         piece_u=piece_u,
         piece_v=piece_v,
-        piece_offsets=piece_offsets.astype(np.int64),
-        coords=np.ascontiguousarray(coords, dtype=np.float64),
+        piece_offsets=piece_offsets.astype(np.int32),
+        coords_e7=coords_e7,
         vertex_m=vertex_m,
         piece_length_m=piece_length,
         piece_forward_arc=fwd,
         piece_backward_arc=bwd,
         piece_name=name_ids,
-        piece_highway=highway_ids.astype(np.int16),
+        piece_highway=highway_ids.astype(np.uint8),
+        piece_roundabout=(
+            np.zeros(pieces, dtype=np.bool_)
+            if piece_roundabout is None
+            else np.asarray(piece_roundabout, dtype=np.bool_)
+        ),
         names=names,
         highways=highways,
-        out_start=out_start,
-        out_arcs=out_arcs,
+        extent=(
+            float(node_lon.min()),
+            float(node_lat.min()),
+            float(node_lon.max()),
+            float(node_lat.max()),
+        )
+        if n
+        else (0.0, 0.0, 0.0, 0.0),
+        node_order=node_order,
     )
 
 
@@ -232,4 +292,5 @@ def network_from_graph(graph: RoadGraph, version_id: int = 0, city_code: str = "
         coords=graph.coords,
         piece_name=graph.piece_name,
         piece_highway=graph.piece_highway,
+        piece_roundabout=np.array([a.roundabout for a in graph.piece_access], dtype=np.bool_),
     )

@@ -115,6 +115,8 @@ class WayAccess:
     maxspeed_kph: float | None
     drive_speed_kph: float
     walk_speed_kph: float
+    roundabout: bool = False
+    """``junction=roundabout`` / ``circular``: steps count its exits."""
 
     @property
     def usable(self) -> bool:
@@ -197,6 +199,7 @@ def way_access(tags: Mapping[str, str]) -> WayAccess | None:
         maxspeed_kph=maxspeed,
         drive_speed_kph=drive_speed,
         walk_speed_kph=walk_speed,
+        roundabout=tags.get("junction") in ("roundabout", "circular"),
     )
     return access if access.usable else None
 

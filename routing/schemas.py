@@ -24,6 +24,7 @@ class StepOut(BaseModel):
     location: tuple[float, float]
     bearing_before: int
     bearing_after: int
+    exit: int | None = Field(default=None, description="环岛出口序号 roundabout exit taken")
 
 
 class Geometry(BaseModel):

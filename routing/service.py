@@ -24,7 +24,7 @@ from routing.models import NetworkVersion
 from routing.network import RoadNetwork, arcs_of
 from routing.osm import Report, read_osm
 from routing.profiles import Mode
-from routing.store import read_network, write_graph
+from routing.store import read_network, write_graph, write_order
 
 
 def _quiet(step: str, done: int, total: int) -> None:
@@ -119,6 +119,9 @@ def import_network(
     session.add(version)
     session.flush()
     write_graph(session, version.id, graph, arcs, report)
+    report("contraction order", 0, 1)
+    write_order(session, version.id, graph, arcs)
+    report("contraction order", 1, 1)
     activate_version(session, version.id)
     return version
 
@@ -226,10 +229,6 @@ def nearest_sites(
     if not sites:
         return []
     points = np.array([to_shape(s.geom).coords[0] for s in sites], dtype=np.float64)
-    pieces, along, dist, slon, slat = engine.snap_many(points[:, 0], points[:, 1], mode)
-    targets: list[Snap | None] = [
-        Snap(int(p), float(a), float(x), float(y), float(d)) if p >= 0 else None
-        for p, a, d, x, y in zip(pieces, along, dist, slon, slat, strict=True)
-    ]
+    targets = engine.snap_points(points[:, 0], points[:, 1], mode)
     found = engine.nearest(origin, targets, mode, k, round(limit_s * 1000))
-    return [SiteReach(sites[i], ms / 1000.0, float(dist[i])) for i, ms in found]
+    return [SiteReach(sites[i], ms / 1000.0, float(targets.distance_m[i])) for i, ms in found]

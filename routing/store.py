@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from routing.network import INF_MS, ArcTable, RoadNetwork, assemble
+from routing.network import INF_MS, ArcTable, RoadNetwork, assemble, contraction_order
 from routing.osm import Report, RoadGraph
 
 EDGE_COLUMNS = (
@@ -35,8 +36,10 @@ EDGE_COLUMNS = (
     "drive_speed_kph",
     "walk_ms",
     "drive_ms",
+    "roundabout",
     "geom",
 )
+ORDER_METHOD = "routingkit inertial flow"
 
 
 def _driver_connection(session: Session) -> Any:
@@ -108,9 +111,34 @@ def _edge_rows(
             access.drive_speed_kph,
             walk_ms if walk_ms < INF_MS else None,
             drive_ms if drive_ms < INF_MS else None,
+            access.roundabout,
             backward[p] if arcs.reversed[i] else forward[p],
         )
         yield row, i
+
+
+def write_order(session: Session, version_id: int, graph: RoadGraph, arcs: ArcTable) -> None:
+    """Compute the version's contraction order once, at import, and store it with the version."""
+    order = contraction_order(graph.node_lon, graph.node_lat, arcs.source, arcs.target)
+    session.execute(
+        text(
+            "INSERT INTO road_network_orders (version_id, node_order, method) "
+            "VALUES (:v, :order, :method)"
+        ),
+        {"v": version_id, "order": order.astype("<i4").tobytes(), "method": ORDER_METHOD},
+    )
+
+
+def read_order(session: Session, version_id: int, node_count: int) -> NDArray[np.int32] | None:
+    """The stored contraction order, or None (versions imported before orders were stored)."""
+    blob = session.scalar(
+        text("SELECT node_order FROM road_network_orders WHERE version_id = :v"),
+        {"v": version_id},
+    )
+    if blob is None:
+        return None
+    order = np.frombuffer(bytes(blob), dtype="<i4").astype(np.int32)
+    return order if len(order) == node_count else None
 
 
 def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwork:
@@ -124,7 +152,7 @@ def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwo
         nodes = np.array(cur.fetchall(), dtype=np.float64).reshape(-1, 2)
         cur.execute(
             "SELECT piece_id, source, target, coalesce(walk_ms, %s), coalesce(drive_ms, %s), "
-            "highway, name, "
+            "highway, name, roundabout, "
             "CASE WHEN lag(piece_id) OVER (ORDER BY id) IS DISTINCT FROM piece_id "
             "THEN ST_AsBinary(geom) END "
             "FROM road_edges WHERE version_id = %s ORDER BY id",
@@ -136,8 +164,8 @@ def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwo
     target = np.fromiter((r[2] for r in rows), dtype=np.int32, count=len(rows))
     walk_ms = np.fromiter((r[3] for r in rows), dtype=np.int64, count=len(rows))
     drive_ms = np.fromiter((r[4] for r in rows), dtype=np.int64, count=len(rows))
-    firsts = [r for r in rows if r[7] is not None]
-    geoms = shapely.from_wkb([bytes(r[7]) for r in firsts])
+    firsts = [r for r in rows if r[8] is not None]
+    geoms = shapely.from_wkb([bytes(r[8]) for r in firsts])
     coords, index = shapely.get_coordinates(geoms, return_index=True)
     offsets = np.zeros(len(firsts) + 1, dtype=np.int64)
     np.cumsum(np.bincount(index, minlength=len(firsts)), out=offsets[1:])
@@ -155,6 +183,8 @@ def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwo
         coords=coords,
         piece_name=[r[6] for r in firsts],
         piece_highway=[r[5] for r in firsts],
+        piece_roundabout=np.array([r[7] for r in firsts], dtype=np.bool_),
+        node_order=read_order(session, version_id, len(nodes)),
     )
 
 

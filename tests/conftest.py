@@ -33,11 +33,8 @@ def server_url() -> str:
 
 def scratch_database(name_suffix: str) -> str:
     """A fresh, empty database on the test server; returns its URL."""
-    base = make_url(server_url())
-    name = f"{base.database}_{name_suffix}"
-    admin = base.set(database="postgres").render_as_string(hide_password=False)
-    cluster.create_database(admin, name, drop_first=True)
-    return base.set(database=name).render_as_string(hide_password=False)
+    url = server_url()
+    return cluster.scratch_database(url, f"{make_url(url).database}_{name_suffix}")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import uvicorn
 
 from catalogue.bench import bench_search_command
 from catalogue.cli import calendar_app
+from catalogue.match_bench import bench_match_command
 from geo.cli import add_data_load, console, data_app, db_app
 from geo.settings import get_settings
 from routing.cli import app as roads_app
@@ -22,6 +23,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(roads_app, name="roads")
 app.add_typer(calendar_app, name="calendar")
 bench_app.command("search")(bench_search_command)
+bench_app.command("match")(bench_match_command)
 app.add_typer(bench_app, name="bench")
 
 

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import shapely
 from fastapi.testclient import TestClient
+from geoalchemy2.shape import from_shape
 from sqlalchemy.orm import Session
 
 from geo.coords import wgs84_to_bd09, wgs84_to_gcj02
 from geo.db import request_session
-from routing import api, service
+from geo.settings import PROJECT_ROOT
+from routing import api, service, store
 from routing.engine import Engine
 from routing.errors import OutsideNetwork
 from routing.holder import EngineHolder
 from routing.models import NetworkVersion
-from routing.osm import haversine_m
+from routing.network import RoadNetwork, arcs_of
+from routing.osm import haversine_m, read_osm
 from routing.profiles import Mode
+from tests.routing.conftest import SHANGHAI_PBF, Gap
 
+NANJING_XML = PROJECT_ROOT / "data" / "roads" / "nanjing_xinjiekou_highways.osm"
 XINJIEKOU = (118.7787, 32.0426)
 GUANGZHOU_LU = (118.7700, 32.0550)
 
@@ -145,3 +152,114 @@ def test_snapping_projects_onto_the_nearest_usable_edge(
     with pytest.raises(OutsideNetwork) as error:
         engine.snap(118.83, 32.043, Mode.drive, "to")
     assert error.value.field == "to" and error.value.detail["distance_m"] > 500
+
+
+ZHONGSHAN_LU_N = (118.7790, 32.0475)
+"""On 中山路, north of the 新街口 roundabout (arms: 汉中路 W, 中山南路 S, 中山东路 E)."""
+
+
+@pytest.mark.parametrize(
+    ("to", "exit_number", "road"),
+    [
+        ((118.7720, 32.0420), 1, "汉中路"),
+        ((118.7788, 32.0375), 2, "中山南路"),
+        ((118.7860, 32.0430), 3, "中山东路"),
+    ],
+    ids=["west", "south", "east"],
+)
+def test_roundabout_step_counts_the_exits(
+    client: TestClient, to: tuple[float, float], exit_number: int, road: str
+) -> None:
+    """新街口 is driven anticlockwise (right-hand traffic): from the north the west arm is the
+    first exit, the south arm the second, the east arm the third."""
+    r = client.get("/api/route", params={"from": q(ZHONGSHAN_LU_N), "to": q(to), "mode": "drive"})
+    assert r.status_code == 200, r.text
+    steps = r.json()["properties"]["steps"]
+    texts = [s["instruction"] for s in steps]
+    assert texts[0].startswith("沿中山路向南行驶") and "进入" not in texts[0], texts
+    roundabout = steps[1]
+    assert roundabout["instruction"] == f"进入环岛，从第{exit_number}个出口驶出，进入{road}"
+    assert roundabout["maneuver"] == "roundabout" and roundabout["exit"] == exit_number
+    assert roundabout["road"] == "新街口转盘" and texts[2].startswith(f"沿{road}")
+
+
+def test_a_request_during_a_version_switch_is_served_by_the_old_engine(
+    routing_session: Session, nanjing: NetworkVersion
+) -> None:
+    """The request that notices a new version does not wait for its load: the old engine
+    answers until the new one is built in the background, then the new one does."""
+    from contextlib import nullcontext
+
+    from web.app import create_app
+
+    loaded, release = threading.Event(), threading.Event()
+
+    def gated_loader(session: Session, version: NetworkVersion) -> RoadNetwork:
+        network = service.load_network(session, version)
+        loaded.set()
+        assert release.wait(timeout=30)  # the switch waits here until the test lets it go
+        return network
+
+    holder = EngineHolder(
+        check_interval_s=0, loader=gated_loader, sessions=lambda: nullcontext(routing_session)
+    )
+    app = create_app()
+    app.dependency_overrides[request_session] = lambda: routing_session
+    app.dependency_overrides[api.get_holder] = lambda: holder
+    params = {"from": q(XINJIEKOU), "to": q(GUANGZHOU_LU), "mode": "drive"}
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        release.set()
+        first = test_client.get("/api/route", params=params)  # no engine yet: loads in place
+        assert first.json()["properties"]["network_version"] == nanjing.id
+        release.clear()
+        loaded.clear()
+        newer = service.import_network(routing_session, NANJING_XML)
+        noticing = test_client.get("/api/route", params=params)
+        assert noticing.status_code == 200
+        assert noticing.json()["properties"]["network_version"] == nanjing.id
+        assert loaded.wait(timeout=30)  # the new version has been read, its load is held
+        meanwhile = test_client.get("/api/route", params=params)
+        assert meanwhile.json()["properties"]["network_version"] == nanjing.id
+        release.set()
+        holder.wait()
+        after = test_client.get("/api/route", params=params)
+        assert after.json()["properties"]["network_version"] == newer.id
+        assert after.json()["properties"]["duration_s"] == first.json()["properties"]["duration_s"]
+    assert holder.last_error is None
+
+
+def test_unreachable_pair_on_a_network_with_gaps_is_a_404(
+    routing_session: Session, shanghai_gap: Gap
+) -> None:
+    """Shanghai's extract is cut at its edges: some roads can't be reached by car from the
+    main network. With snapping onto such fragments allowed, a route there is a 404."""
+    graph = read_osm(SHANGHAI_PBF)  # written to PostGIS as a version, as an import would
+    arcs = arcs_of(graph)
+    version = NetworkVersion(
+        city_code="310100000000",
+        source_file=SHANGHAI_PBF.name,
+        source_sha256="0" * 64,
+        ways_read=graph.ways_read,
+        node_count=graph.node_count,
+        edge_count=len(arcs.piece),
+        length_km=float(graph.piece_length_m.sum()) / 1000,
+        active=True,
+        extent=from_shape(shapely.box(*graph.coords.min(axis=0), *graph.coords.max(axis=0)), 4326),
+    )
+    routing_session.add(version)
+    routing_session.flush()
+    store.write_graph(routing_session, version.id, graph, arcs, lambda *_: None)
+    origin, destination = shanghai_gap.origin, shanghai_gap.destination
+    holder = EngineHolder(check_interval_s=0, engine_options={"snap_islands": True})
+    from web.app import create_app
+
+    app = create_app()
+    app.dependency_overrides[request_session] = lambda: routing_session
+    app.dependency_overrides[api.get_holder] = lambda: holder
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        r = test_client.get(
+            "/api/route", params={"from": q(origin), "to": q(destination), "mode": "drive"}
+        )
+    assert r.status_code == 404, r.text
+    assert r.json()["code"] == "unreachable" and r.json()["type"] == "urn:daofu:problem:unreachable"
+    assert "drive" in r.json()["detail"]

@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 from geo.settings import PROJECT_ROOT
 from routing import service
 from routing.engine import Engine, Snap
+from routing.errors import Unreachable
 from routing.models import NetworkVersion
 from routing.network import INF_MS, arcs_of, network_from_graph
 from routing.osm import read_osm
 from routing.profiles import Mode
+from tests.routing.conftest import Gap
 
 SHANGHAI_PBF = PROJECT_ROOT / "data" / "roads" / "shanghai_huangpu.osm.pbf"
 
@@ -156,3 +158,19 @@ def test_routes_nearest_and_matrix_between_points_match_networkx(
         for i, a in enumerate(snaps[:3]):
             for j, b in enumerate(snaps[3:8]):
                 assert matrix[i, j] == _expected_point_to_point(engine, graph, a, b, mode)
+
+
+def test_unreachable_pair_raises_and_networkx_agrees(shanghai_gap: Gap) -> None:
+    engine = shanghai_gap.engine
+    a, b = shanghai_gap.origin_snap, shanghai_gap.destination_snap
+    with pytest.raises(Unreachable) as error:
+        engine.route(a, b, Mode.drive)
+    assert error.value.status == 404
+    net = engine.network
+    reference = nx_graph(
+        net.arc_source.tolist(), net.arc_target.tolist(), net.arc_drive_ms.tolist()
+    )
+    for s, _ in engine.source_entries(a, Mode.drive):
+        for t, _ in engine.target_entries(b, Mode.drive):
+            assert engine.node_to_node_ms(s, t, Mode.drive) is None
+            assert t not in reference or not nx.has_path(reference, s, t)

@@ -99,10 +99,15 @@ def test_bad_inputs_are_typed_errors(routing_session: Session, tmp_path: Path) -
 def test_holder_switches_to_a_new_version_while_the_old_engine_keeps_answering(
     routing_session: Session,
 ) -> None:
+    from contextlib import nullcontext
+
     service.import_network(routing_session, ROADS / "nanjing_xinjiekou_highways.osm.pbf")
-    holder = EngineHolder(check_interval_s=0)
+    holder = EngineHolder(check_interval_s=0, sessions=lambda: nullcontext(routing_session))
     old = holder.engine_at(routing_session, 118.7787, 32.0426)
+    assert old.order_loaded  # the contraction order was stored at import, not recomputed
     new_version = service.import_network(routing_session, ROADS / "nanjing_xinjiekou_highways.osm")
+    assert holder.engine_at(routing_session, 118.7787, 32.0426) is old  # loading in background
+    holder.wait()
     new = holder.engine_at(routing_session, 118.7787, 32.0426)
     assert new.network.version_id == new_version.id and old is not new
     a, b = old.snap(118.7787, 32.0426, Mode.drive), old.snap(118.770, 32.055, Mode.drive)
