@@ -203,7 +203,7 @@ def match(
         max_wait_minutes=max_wait_minutes,
     )
     outcome = match_item(session, holder, load_calendar(session), chosen, request)
-    names = region_names(session, [c.site.region_code for c in outcome.results])
+    names = region_names(session, [c.site.region_code for c in outcome.results if c.site])
     version = outcome.engine.network.version_id if outcome.engine else None
     return MatchAnswer(
         item=summary(chosen),
@@ -232,8 +232,10 @@ def _matched(
     c: Candidate, names: dict[str, str], crs: CRS, request: MatchRequest, version: int | None
 ) -> MatchedSite:
     wait = (c.ready_at - c.arrive_at).total_seconds() if c.ready_at and c.arrive_at else 0.0
+    site = c.site
+    assert site is not None, "results always carry their site"
     return MatchedSite(
-        site=site_feature(c.site, names.get(c.site.region_code), crs, c.distance_m).model_dump(),
+        site=site_feature(site, names.get(site.region_code), crs, c.distance_m).model_dump(),
         window=c.link.window if c.link else None,
         estimate=c.route is None,
         distance_m=round(c.route.distance_m, 1) if c.route else round(c.distance_m, 1),

@@ -11,13 +11,15 @@ travel time is invented.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 from geoalchemy2 import Geography
-from geoalchemy2.shape import to_shape
-from sqlalchemy import cast, func, select
+from numpy.typing import NDArray
+from pyproj import Geod
+from sqlalchemy import cast, func, select, text
 from sqlalchemy.orm import Session
 
 from catalogue.calendar import HolidayCalendar
@@ -26,7 +28,7 @@ from catalogue.models import Item, SiteItem
 from catalogue.service import sites_handling
 from geo.models import Site, SiteStatus
 from geo.service import region_at
-from routing.engine import Engine, Route, Snap
+from routing.engine import Engine, Route, Snap, Snaps
 from routing.errors import NoNetwork
 from routing.holder import EngineHolder
 from routing.profiles import Mode
@@ -34,6 +36,7 @@ from routing.profiles import Mode
 LonLat = tuple[float, float]
 NEARBY_LEFT_OUT = 10
 STRAIGHT_LINE_RANGE_M = 60_000.0
+_GEOD = Geod(ellps="WGS84")
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,13 @@ class MatchRequest:
 
 @dataclass
 class Candidate:
-    site: Site
-    link: SiteItem | None
+    """A site considered for the answer; ``reason`` says why it was left out, if it was."""
+
     distance_m: float
+    position: int = -1
+    """Index in the :class:`SiteIndex` (routed answers)."""
+    site: Site | None = None
+    link: SiteItem | None = None
     duration_s: float | None = None
     arrive_at: datetime | None = None
     opens_at: datetime | None = None
@@ -63,6 +70,8 @@ class Candidate:
     hours_today: str | None = None
     route: Route | None = None
     target: Snap | None = None
+    reason: str | None = None
+    detail: str | None = None
 
 
 @dataclass
@@ -133,83 +142,254 @@ def _routed(
     session: Session, engine: Engine, calendar: HolidayCalendar, item: Item, request: MatchRequest
 ) -> MatchOutcome:
     outcome = MatchOutcome(item, request, routed=True, reason=None, engine=engine)
-    origin_snap = engine.snap(*request.origin, request.mode, "from")
-    links = sites_handling(session, item.code)
-    west, south, east, north = engine.network.extent
-    inside = func.ST_Intersects(Site.geom, func.ST_MakeEnvelope(west, south, east, north, 4326))
-    handling = _with_distance(
-        session, request.origin, inside, Site.id.in_(links) if links else False, limit=10_000
+    origin = engine.snap(*request.origin, request.mode, "from")
+    index = site_index(session, engine)
+    handling = index.positions(_handling_ids(session, item.code))
+    known = _search(engine, origin, index, handling, calendar, request, outcome.warnings)
+    served = sorted(
+        (c for c in known.values() if c.ready_at is not None),
+        key=lambda c: (c.ready_at, c.duration_s, index.site_ids[c.position]),
     )
-    candidates = [Candidate(site, links[site.id], d) for site, d in handling]
-    if candidates:
-        _travel_times(engine, origin_snap, candidates, request)
-    served, outcome.left_out = _check_hours(calendar, candidates, request, outcome.warnings)
-    served.sort(key=lambda c: (c.ready_at, c.duration_s, c.site.id))
-    outcome.results = served[: request.k]
-    for candidate in outcome.results:
-        assert candidate.target is not None
-        candidate.route = engine.route(origin_snap, candidate.target, request.mode)
-    outcome.left_out += _not_handled(session, request.origin, links, inside)
-    outcome.left_out.sort(key=lambda e: e.distance_m)
-    outcome.left_out = outcome.left_out[:NEARBY_LEFT_OUT]
+    chosen = served[: request.k]
+    nearby = _nearby(index, request.origin, handling, chosen, known, engine, origin, calendar,
+                     request, outcome.warnings)  # fmt: skip
+    sites = _load_sites(session, [c.position for c in chosen] + [c.position for c in nearby], index)
+    links = _links(session, item.code, [index.site_ids[c.position] for c in chosen])
+    for c in chosen:
+        c.site = sites[c.position]
+        c.link = links.get(c.site.id)
+        assert c.arrive_at is not None
+        c.hours_today = today_hours(c.site.opening_hours or "24/7", c.arrive_at.date(), calendar)
+        assert c.target is not None
+        c.route = engine.route(origin, c.target, request.mode)
+    outcome.results = chosen
+    outcome.left_out = [
+        Exclusion(sites[c.position], c.distance_m, c.reason or "", c.detail or "") for c in nearby
+    ]
     return outcome
 
 
-def _travel_times(
-    engine: Engine, origin: Snap, candidates: list[Candidate], request: MatchRequest
-) -> None:
-    """One bounded search from the origin gives every candidate's time."""
-    points = np.array([to_shape(c.site.geom).coords[0] for c in candidates], dtype=np.float64)
-    pieces, along, dist, slon, slat = engine.snap_many(points[:, 0], points[:, 1], request.mode)
-    targets: list[Snap | None] = [
-        Snap(int(p), float(a), float(x), float(y), float(d)) if p >= 0 else None
-        for p, a, d, x, y in zip(pieces, along, dist, slon, slat, strict=True)
-    ]
-    limit_ms = round(request.max_minutes * 60_000)
-    _, best = engine.bounded_search(origin, request.mode, limit_ms, targets)
-    for candidate, target, ms in zip(candidates, targets, best, strict=True):
-        candidate.target = target
-        if target is not None and ms <= limit_ms:
-            candidate.duration_s = float(ms) / 1000.0
-            candidate.arrive_at = request.depart_at + timedelta(milliseconds=int(ms))
+@dataclass(frozen=True)
+class SiteIndex:
+    """Published sites within one network, snapped once per mode, as arrays.
+
+    Built on first use and rebuilt when the sites change, so a request touches only
+    the arrays, never a row per candidate site.
+    """
+
+    version_id: int
+    fingerprint: str
+    site_ids: NDArray[np.int64]
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    hours: list[str]
+    snaps: dict[Mode, Snaps]
+
+    def positions(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Positions of ``ids`` in the index (ids of sites outside the network dropped)."""
+        pos = np.searchsorted(self.site_ids, ids)
+        pos = np.minimum(pos, max(len(self.site_ids) - 1, 0))
+        found = (self.site_ids[pos] == ids) if len(self.site_ids) else np.zeros(len(ids), bool)
+        return np.asarray(pos[found], dtype=np.int64)
 
 
-def _check_hours(
+_SITE_FINGERPRINT = text(
+    "SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(max(updated_at)::text, '') "
+    "FROM sites WHERE status = 'published'"
+)
+_indexes: dict[int, SiteIndex] = {}
+_indexes_lock = threading.Lock()
+
+
+def site_index(session: Session, engine: Engine) -> SiteIndex:
+    fingerprint = str(session.scalar(_SITE_FINGERPRINT))
+    version = engine.network.version_id
+    cached = _indexes.get(version)
+    if cached is not None and cached.fingerprint == fingerprint:
+        return cached
+    west, south, east, north = engine.network.extent
+    rows = session.execute(
+        select(Site.id, func.ST_X(Site.geom), func.ST_Y(Site.geom), Site.opening_hours)
+        .where(
+            Site.status == SiteStatus.published,
+            func.ST_Intersects(Site.geom, func.ST_MakeEnvelope(west, south, east, north, 4326)),
+        )
+        .order_by(Site.id)
+    ).all()
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    lon = np.array([r[1] for r in rows], dtype=np.float64)
+    lat = np.array([r[2] for r in rows], dtype=np.float64)
+    built = SiteIndex(
+        version, fingerprint, ids, lon, lat, [r[3] or "24/7" for r in rows],
+        {mode: engine.snap_points(lon, lat, mode) for mode in Mode},
+    )  # fmt: skip
+    with _indexes_lock:
+        _indexes.clear()  # one network version per city is active; old ones are not needed
+        _indexes[version] = built
+    return built
+
+
+def _handling_ids(session: Session, item_code: str) -> NDArray[np.int64]:
+    ids = session.scalars(select(SiteItem.site_id).where(SiteItem.item_code == item_code))
+    return np.array(sorted(ids), dtype=np.int64)
+
+
+def _take(snaps: Snaps, positions: NDArray[np.int64]) -> Snaps:
+    return Snaps(snaps.piece[positions], snaps.along_m[positions], snaps.distance_m[positions],
+                 snaps.lon[positions], snaps.lat[positions])  # fmt: skip
+
+
+def _search(
+    engine: Engine,
+    origin: Snap,
+    index: SiteIndex,
+    handling: NDArray[np.int64],
     calendar: HolidayCalendar,
-    candidates: list[Candidate],
     request: MatchRequest,
     warnings: list[str],
-) -> tuple[list[Candidate], list[Exclusion]]:
-    served: list[Candidate] = []
-    left_out: list[Exclusion] = []
-    for c in candidates:
-        if c.target is None:
-            left_out.append(
-                Exclusion(
-                    c.site,
-                    c.distance_m,
-                    "unreachable",
-                    "场所离可用道路太远 — the site is too far from any usable road",
+) -> dict[int, Candidate]:
+    """Travel times and service times of the sites that can be served soonest.
+
+    The bounded search stops after the ``budget`` nearest sites by travel time; since
+    service can never start before arrival, once ``k`` sites are served no later than
+    the last arrival seen, no farther site can beat them. Otherwise the budget grows.
+    """
+    limit_ms = round(request.max_minutes * 60_000)
+    targets = _take(index.snaps[request.mode], handling)
+    budget = min(len(handling), max(8 * request.k, 40))
+    known: dict[int, Candidate] = {}
+    while True:
+        _, best = engine.bounded_search(origin, request.mode, limit_ms, targets, k=budget)
+        found = np.flatnonzero(best <= limit_ms)
+        found = found[np.argsort(best[found], kind="stable")][:budget]
+        for t in found.tolist():
+            position = int(handling[t])
+            if position not in known:
+                known[position] = _candidate(
+                    index, position, targets[t], int(best[t]), calendar, request, warnings
                 )
-            )
+        ready = sorted(c.ready_at for c in known.values() if c.ready_at is not None)
+        exhausted = len(found) < budget or budget >= len(handling)
+        if exhausted or not len(found):
+            return known
+        last_arrival = request.depart_at + timedelta(milliseconds=int(best[found[-1]]))
+        if len(ready) >= request.k and ready[request.k - 1] <= last_arrival:
+            return known
+        budget = min(len(handling), budget * 4)
+
+
+def _candidate(
+    index: SiteIndex,
+    position: int,
+    target: Snap | None,
+    ms: int | None,
+    calendar: HolidayCalendar,
+    request: MatchRequest,
+    warnings: list[str],
+) -> Candidate:
+    c = Candidate(position=position, distance_m=_geodesic_m(index, position, request.origin))
+    c.target = target
+    if target is None:
+        c.reason, c.detail = (
+            "unreachable",
+            "场所离可用道路太远 — the site is too far from any usable road",
+        )
+        return c
+    if ms is None or ms > round(request.max_minutes * 60_000):
+        c.reason = "out_of_range"
+        c.detail = (f"{request.max_minutes:.0f} 分钟内无法到达 — not reachable within "
+                    f"{request.max_minutes:.0f} min ({request.mode.value})")  # fmt: skip
+        return c
+    c.duration_s = ms / 1000.0
+    c.arrive_at = request.depart_at + timedelta(milliseconds=ms)
+    _serve_time(calendar, c, index.hours[position], c.arrive_at, request, warnings)
+    return c
+
+
+def _geodesic_m(index: SiteIndex, position: int, origin: LonLat) -> float:
+    return float(_GEOD.inv(origin[0], origin[1], index.lon[position], index.lat[position])[2])
+
+
+def _nearby(
+    index: SiteIndex,
+    origin_point: LonLat,
+    handling: NDArray[np.int64],
+    chosen: list[Candidate],
+    known: dict[int, Candidate],
+    engine: Engine,
+    origin: Snap,
+    calendar: HolidayCalendar,
+    request: MatchRequest,
+    warnings: list[str],
+) -> list[Candidate]:
+    """The nearest sites (straight line) that were left out, each with its reason."""
+    if not len(index.site_ids):
+        return []
+    kx = np.cos(np.radians(origin_point[1]))
+    rough = np.hypot((index.lon - origin_point[0]) * kx, index.lat - origin_point[1])
+    shortlist = np.argsort(rough, kind="stable")[: 4 * NEARBY_LEFT_OUT + len(chosen)]
+    _, _, exact = _GEOD.inv(np.full(len(shortlist), origin_point[0]),
+                            np.full(len(shortlist), origin_point[1]),
+                            index.lon[shortlist], index.lat[shortlist])  # fmt: skip
+    order = shortlist[np.argsort(np.round(exact, 6), kind="stable")]
+    handles = set(handling.tolist())
+    chosen_positions = {c.position for c in chosen}
+    unknown = [int(p) for p in order if int(p) in handles and int(p) not in known]
+    _fill_times(engine, origin, index, unknown, known, calendar, request, warnings)
+    left: list[Candidate] = []
+    for position in (int(p) for p in order):
+        if position in chosen_positions:
             continue
-        if c.arrive_at is None:
-            left_out.append(
-                Exclusion(
-                    c.site,
-                    c.distance_m,
-                    "out_of_range",
-                    f"{request.max_minutes:.0f} 分钟内无法到达 — not reachable within "
-                    f"{request.max_minutes:.0f} min ({request.mode.value})",
-                )
+        if position not in handles:
+            c = Candidate(position=position, distance_m=_geodesic_m(index, position, origin_point))
+            c.reason, c.detail = (
+                "not_handled",
+                "该场所不办理此事项 — this site does not handle the item",
             )
-            continue
-        exclusion = _serve_time(calendar, c, c.arrive_at, request, warnings)
-        if exclusion is None:
-            served.append(c)
-        else:
-            left_out.append(exclusion)
-    return served, left_out
+            left.append(c)
+        elif known[position].reason is not None:
+            left.append(known[position])
+        if len(left) == NEARBY_LEFT_OUT:
+            break
+    return left
+
+
+def _fill_times(
+    engine: Engine,
+    origin: Snap,
+    index: SiteIndex,
+    positions: list[int],
+    known: dict[int, Candidate],
+    calendar: HolidayCalendar,
+    request: MatchRequest,
+    warnings: list[str],
+) -> None:
+    """Times of a few more sites (nearby ones the search stopped before), by CH queries."""
+    snaps = index.snaps[request.mode]
+    reachable = [p for p in positions if snaps.piece[p] >= 0]
+    by_position: dict[int, int | None] = {}
+    if reachable:
+        targets = [snaps[p] for p in reachable]
+        times = engine.matrix_ms([origin], [t for t in targets if t is not None], request.mode)[0]
+        by_position = {
+            p: None if np.isnan(t) else int(t) for p, t in zip(reachable, times, strict=True)
+        }
+    for p in positions:
+        known[p] = _candidate(index, p, snaps[p], by_position.get(p), calendar, request, warnings)
+
+
+def _load_sites(session: Session, positions: list[int], index: SiteIndex) -> dict[int, Site]:
+    ids = [int(index.site_ids[p]) for p in positions]
+    rows = {s.id: s for s in session.scalars(select(Site).where(Site.id.in_(ids)))}
+    return {p: rows[int(index.site_ids[p])] for p in positions}
+
+
+def _links(session: Session, item_code: str, site_ids: list[np.int64]) -> dict[int, SiteItem]:
+    rows = session.scalars(
+        select(SiteItem).where(SiteItem.item_code == item_code,
+                               SiteItem.site_id.in_([int(i) for i in site_ids]))
+    )  # fmt: skip
+    return {link.site_id: link for link in rows}
 
 
 def earliest_service(
@@ -244,13 +424,12 @@ def earliest_service(
 def _serve_time(
     calendar: HolidayCalendar,
     c: Candidate,
+    expr: str,
     arrive_at: datetime,
     request: MatchRequest,
     warnings: list[str],
-) -> Exclusion | None:
-    """Set when the citizen can be served at ``c``; an exclusion if not soon enough."""
-    expr = c.site.opening_hours or "24/7"
-    c.hours_today = today_hours(expr, arrive_at.date(), calendar)
+) -> None:
+    """Set when the citizen can be served at ``c``, or why not soon enough."""
     latest = arrive_at + timedelta(minutes=request.max_wait_minutes)
     need = timedelta(minutes=request.service_minutes)
     served = earliest_service(expr, arrive_at, need, calendar, latest, warnings)
@@ -258,7 +437,7 @@ def _serve_time(
         c.ready_at, c.closes_at = served
         c.open_on_arrival = c.ready_at == arrive_at
         c.opens_at = None if c.open_on_arrival else c.ready_at
-        return None
+        return
     reopening = next_open(expr, arrive_at, calendar)
     when = (
         f"下次开放 next opening {reopening:%Y-%m-%d %H:%M}"
@@ -266,12 +445,10 @@ def _serve_time(
         else "近期不开放 not open soon"
     )
     c.open_on_arrival = False
-    return Exclusion(
-        c.site,
-        c.distance_m,
-        "closed_on_arrival",
+    c.reason = "closed_on_arrival"
+    c.detail = (
         f"{arrive_at:%m-%d %H:%M} 到达时未开放或即将下班 — closed (or closing within "
-        f"{request.service_minutes:.0f} min) on arrival; {when}",
+        f"{request.service_minutes:.0f} min) on arrival; {when}"
     )
 
 
@@ -314,7 +491,7 @@ def _straight_line(
         limit=request.k,
     )
     for site, distance in handling:
-        candidate = Candidate(site, links[site.id], distance)
+        candidate = Candidate(distance_m=distance, site=site, link=links[site.id])
         expr = site.opening_hours or "24/7"
         state = open_state(expr, request.depart_at, calendar)
         if state.warning and state.warning not in outcome.warnings:
