@@ -36,9 +36,8 @@ from geo.coords import CRS, from_wgs84
 from geo.db import request_session
 from geo.errors import InvalidInput
 from geo.features import region_names, site_feature
-from routing.api import get_holder, route_feature
+from routing.api import get_holder, parse_mode, route_feature
 from routing.holder import EngineHolder
-from routing.profiles import Mode
 
 router = APIRouter(prefix="/api", tags=["catalogue 事项"])
 SessionDep = Annotated[Session, Depends(request_session)]
@@ -163,13 +162,6 @@ def parse_time(value: str | None, field: str) -> datetime:
             field, f"时间格式无效 '{value}': use ISO 8601, e.g. 2026-11-24T09:30"
         ) from None
     return parsed.replace(tzinfo=CHINA) if parsed.tzinfo is None else parsed.astimezone(CHINA)
-
-
-def parse_mode(value: str) -> Mode:
-    try:
-        return Mode(value)
-    except ValueError:
-        raise InvalidInput("mode", f"出行方式无效 '{value}': mode must be walk or drive") from None
 
 
 @router.get("/match", response_model=MatchAnswer, summary="哪里能办、到达时是否开门、怎么去 Match")

@@ -19,7 +19,8 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
-from geo.coords import CRS, geometry_from_wgs84, to_wgs84
+from geo.api import parse_lonlat
+from geo.coords import CRS, geometry_from_wgs84
 from geo.db import request_session
 from geo.errors import InvalidInput
 from geo.models import SiteKind, SiteLevel
@@ -70,20 +71,8 @@ def parse_crs(value: str, field: str = "crs") -> CRS:
 
 
 def parse_point(value: str, field: str, crs: CRS) -> tuple[float, float]:
-    """``lon,lat`` in ``crs`` → WGS-84 (lon, lat); rejects swapped or out-of-range values."""
-    parts = value.split(",")
-    try:
-        lon, lat = (float(p) for p in parts)
-    except ValueError:
-        raise InvalidInput(
-            field, f"坐标格式应为 lon,lat / expected lon,lat, got '{value}'"
-        ) from None
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90) or not (np.isfinite(lon) and np.isfinite(lat)):
-        raise InvalidInput(
-            field, f"坐标超出范围 / lon must be in [-180, 180] and lat in [-90, 90]: '{value}'"
-        )
-    wlon, wlat = to_wgs84(lon, lat, crs)
-    return float(wlon), float(wlat)
+    """``lon,lat`` in ``crs`` → WGS-84 (lon, lat); rejects malformed or out-of-range values."""
+    return parse_lonlat(value, field, crs)
 
 
 def _out(geom: BaseGeometry, crs: CRS) -> Geometry:

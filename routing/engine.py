@@ -12,13 +12,16 @@ Travel times are integer milliseconds throughout; answers give seconds.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import routingkit_cch as rk
@@ -34,6 +37,8 @@ from routing.errors import OutsideNetwork, Unreachable
 from routing.network import E7, INF_MS, RoadNetwork, contraction_order, from_e7
 from routing.profiles import Mode
 from routing.steps import Legs, Step, bearings_deg, build_steps, end_bearings
+
+T = TypeVar("T")
 
 EARTH_M_PER_DEG = 6_371_008.8 * math.pi / 180.0
 SNAP_RADIUS_M = 500.0
@@ -120,7 +125,13 @@ class _Scratch:
     dist: NDArray[np.int64]
     node_entry: NDArray[np.int32]
     touched: NDArray[np.int32]
-    queries: dict[Mode, rk.CCHQuery] = field(default_factory=dict)
+
+
+def _release_queries(executor: ThreadPoolExecutor, queries: dict[Mode, rk.CCHQuery]) -> None:
+    """Drop RoutingKit's queries on the thread that made them, then end that thread."""
+    with contextlib.suppress(RuntimeError):  # the interpreter is already shutting down
+        executor.submit(queries.clear).result()
+    executor.shutdown(wait=False)
 
 
 class Engine:
@@ -129,8 +140,8 @@ class Engine:
     Memory: the network's compact arrays, one snapping grid shared by both modes
     (pieces, not segments, per 100 m cell; a bit mask says which mode may snap to
     a piece), RoutingKit's CCH on the topology and one customized metric per mode.
-    Search scratch (and RoutingKit query buffers) live in a pool that holds one set
-    per *concurrent* search, not per thread.
+    Search scratch lives in a pool that holds one set per *concurrent* search, not
+    per thread; RoutingKit's query buffers belong to the engine's RoutingKit thread.
     """
 
     def __init__(
@@ -192,6 +203,9 @@ class Engine:
             for mode in Mode
         }
         self._free: list[_Scratch] = []
+        self._routingkit = ThreadPoolExecutor(max_workers=1, thread_name_prefix="routingkit")
+        self._queries: dict[Mode, rk.CCHQuery] = {}
+        weakref.finalize(self, _release_queries, self._routingkit, self._queries)
         self._pool_lock = threading.Lock()
         self.build_s = time.perf_counter() - started
 
@@ -401,20 +415,34 @@ class Engine:
             with self._pool_lock:
                 self._free.append(scratch)
 
-    def _query(self, scratch: _Scratch, mode: Mode) -> rk.CCHQuery:
-        query = scratch.queries.get(mode)
+    def _on_routingkit_thread(self, mode: Mode, work: Callable[[rk.CCHQuery], T]) -> T:
+        """Run ``work`` with the mode's CCH query on the engine's own RoutingKit thread.
+
+        RoutingKit's query objects are bound to the thread that made them (using one
+        from another thread aborts), and the web server answers on many threads: so
+        every CCH query runs on one thread, which also keeps one set of query buffers
+        per mode instead of one per server thread.
+        """
+        return self._routingkit.submit(self._with_query, mode, work).result()
+
+    def _with_query(self, mode: Mode, work: Callable[[rk.CCHQuery], T]) -> T:
+        query = self._queries.get(mode)
         if query is None:
-            query = scratch.queries[mode] = rk.CCHQuery(self.metrics[mode])
-        return query
+            query = self._queries[mode] = rk.CCHQuery(self.metrics[mode])
+        return work(query)
 
     # -- point to point -----------------------------------------------------------------------
     def node_to_node_ms(self, source: int, target: int, mode: Mode) -> int | None:
         """Shortest time between two graph nodes (the contraction hierarchy's answer)."""
-        with self._borrow() as scratch:
-            result = self._query(scratch, mode).run(source, target)
+
+        def distance_of(query: rk.CCHQuery) -> int | None:
+            result = query.run(source, target)
             distance = result.distance
             del result  # RoutingKit needs the result released before the next query
-        return None if distance is None or distance >= INF_MS else int(distance)
+            return None if distance is None else int(distance)
+
+        distance = self._on_routingkit_thread(mode, distance_of)
+        return None if distance is None or distance >= INF_MS else distance
 
     def route(self, origin: Snap, destination: Snap, mode: Mode) -> Route:
         """Fastest route between two snapped points; :class:`Unreachable` when there is none."""
@@ -425,14 +453,18 @@ class Engine:
         arcs = np.zeros(0, dtype=np.int64)
         first = last = -1
         if sources and targets:
-            with self._borrow() as scratch:
-                result = self._query(scratch, mode).run_multi(sources, targets)
+
+            def path(query: rk.CCHQuery) -> tuple[int | None, NDArray[np.int64], int, int]:
+                result = query.run_multi(sources, targets)
+                found: tuple[int | None, NDArray[np.int64], int, int] = (None, arcs, -1, -1)
                 if result.distance is not None and result.distance < INF_MS:
-                    best = int(result.distance)
-                    arcs = np.asarray(result.arc_path, dtype=np.int64)
                     nodes = result.node_path
-                    first, last = int(nodes[0]), int(nodes[-1])
-                del result
+                    found = (int(result.distance), np.asarray(result.arc_path, dtype=np.int64),
+                             int(nodes[0]), int(nodes[-1]))  # fmt: skip
+                del result  # released on the thread that made it
+                return found
+
+            best, arcs, first, last = self._on_routingkit_thread(mode, path)
         if direct is not None and (best is None or direct <= best):
             return self._assemble_direct(origin, destination, mode, direct)
         if best is None:
