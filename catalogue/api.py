@@ -282,6 +282,7 @@ def bundle_itinerary(
         wait_s=round(plan.wait_s, 1),
         exact=plan.exact,
         candidates=plan.candidates,
+        method=plan.method,
         legs=[
             ItineraryLeg(
                 item=summary(v.item),

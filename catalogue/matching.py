@@ -12,6 +12,8 @@ travel time is invented.
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -145,22 +147,22 @@ def _routed(
     origin = engine.snap(*request.origin, request.mode, "from")
     index = site_index(session, engine)
     handling = index.positions(_handling_ids(session, item.code))
-    known = _search(engine, origin, index, handling, calendar, request, outcome.warnings)
-    served = sorted(
-        (c for c in known.values() if c.ready_at is not None),
-        key=lambda c: (c.ready_at, c.duration_s, index.site_ids[c.position]),
-    )
-    chosen = served[: request.k]
-    nearby = _nearby(index, request.origin, handling, chosen, known, engine, origin, calendar,
-                     request, outcome.warnings)  # fmt: skip
+    horizon = timedelta(minutes=request.max_minutes + request.max_wait_minutes)
+    clock = _Clock(calendar, request.depart_at, request.depart_at + horizon,
+                   round(request.service_minutes * 60_000), outcome.warnings)  # fmt: skip
+    reached = _search(engine, origin, index, handling, clock, request)
+    chosen = [
+        _candidate(index, p, reached.get(p), request, calendar)
+        for p in reached.served(request.k, index.site_ids)
+    ]
+    nearby = _nearby(index, handling, chosen, reached, engine, origin, clock, request, calendar)
     sites = _load_sites(session, [c.position for c in chosen] + [c.position for c in nearby], index)
     links = _links(session, item.code, [index.site_ids[c.position] for c in chosen])
     for c in chosen:
         c.site = sites[c.position]
         c.link = links.get(c.site.id)
-        assert c.arrive_at is not None
+        assert c.arrive_at is not None and c.target is not None
         c.hours_today = today_hours(c.site.opening_hours or "24/7", c.arrive_at.date(), calendar)
-        assert c.target is not None
         c.route = engine.route(origin, c.target, request.mode)
     outcome.results = chosen
     outcome.left_out = [
@@ -182,7 +184,9 @@ class SiteIndex:
     site_ids: NDArray[np.int64]
     lon: NDArray[np.float64]
     lat: NDArray[np.float64]
-    hours: list[str]
+    exprs: list[str]
+    """The distinct opening-hours expressions; ``expr_ids`` points each site at its own."""
+    expr_ids: NDArray[np.int32]
     snaps: dict[Mode, Snaps]
 
     def positions(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -201,10 +205,19 @@ _indexes: dict[int, SiteIndex] = {}
 _indexes_lock = threading.Lock()
 
 
+CACHE_CHECK_S = 2.0
+"""How long the site index and the item → sites lists are trusted before the database is
+asked again: a site published by a maintainer is matched at most this much later."""
+_checked_at: dict[int, float] = {}
+
+
 def site_index(session: Session, engine: Engine) -> SiteIndex:
-    fingerprint = str(session.scalar(_SITE_FINGERPRINT))
     version = engine.network.version_id
     cached = _indexes.get(version)
+    if cached is not None and time.monotonic() - _checked_at.get(version, -1e9) < CACHE_CHECK_S:
+        return cached
+    fingerprint = str(session.scalar(_SITE_FINGERPRINT))
+    _checked_at[version] = time.monotonic()
     if cached is not None and cached.fingerprint == fingerprint:
         return cached
     west, south, east, north = engine.network.extent
@@ -219,19 +232,38 @@ def site_index(session: Session, engine: Engine) -> SiteIndex:
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     lon = np.array([r[1] for r in rows], dtype=np.float64)
     lat = np.array([r[2] for r in rows], dtype=np.float64)
-    built = SiteIndex(
-        version, fingerprint, ids, lon, lat, [r[3] or "24/7" for r in rows],
-        {mode: engine.snap_points(lon, lat, mode) for mode in Mode},
-    )  # fmt: skip
+    hours = [r[3] or "24/7" for r in rows]
+    exprs = sorted(set(hours))
+    expr_ids = np.array([exprs.index(h) for h in hours], dtype=np.int32)
+    snaps = {mode: engine.snap_points(lon, lat, mode) for mode in Mode}
+    built = SiteIndex(version, fingerprint, ids, lon, lat, exprs, expr_ids, snaps)
     with _indexes_lock:
         _indexes.clear()  # one network version per city is active; old ones are not needed
         _indexes[version] = built
     return built
 
 
+_HANDLING = text(
+    "SELECT array_agg(site_id ORDER BY site_id) FROM site_items WHERE item_code = :code"
+)
+_handling: OrderedDict[str, tuple[float, NDArray[np.int64]]] = OrderedDict()
+HANDLING_CACHE_ITEMS = 256
+
+
 def _handling_ids(session: Session, item_code: str) -> NDArray[np.int64]:
-    ids = session.scalars(select(SiteItem.site_id).where(SiteItem.item_code == item_code))
-    return np.array(sorted(ids), dtype=np.int64)
+    """Ids of the sites that handle the item (the most recently asked items are cached)."""
+    hit = _handling.get(item_code)
+    if hit is not None and time.monotonic() - hit[0] < CACHE_CHECK_S:
+        _handling.move_to_end(item_code)
+        return hit[1]
+    ids = session.scalar(_HANDLING, {"code": item_code}) or []  # one array: cheap to fetch
+    found = np.array(ids, dtype=np.int64)
+    with _indexes_lock:
+        _handling[item_code] = (time.monotonic(), found)
+        _handling.move_to_end(item_code)
+        while len(_handling) > HANDLING_CACHE_ITEMS:
+            _handling.popitem(last=False)
+    return found
 
 
 def _take(snaps: Snaps, positions: NDArray[np.int64]) -> Snaps:
@@ -239,15 +271,117 @@ def _take(snaps: Snaps, positions: NDArray[np.int64]) -> Snaps:
                  snaps.lon[positions], snaps.lat[positions])  # fmt: skip
 
 
+NEVER = np.int64(2**62)
+
+
+@dataclass
+class _Clock:
+    """Opening windows of each hours expression over one request's horizon, for array checks.
+
+    The windows are the open periods :func:`earliest_service` walks through, so
+    ``ready`` answers the same question for thousands of arrivals at once.
+    """
+
+    calendar: HolidayCalendar
+    start: datetime
+    end: datetime
+    need_ms: int
+    warnings: list[str]
+    _windows: dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]] = field(default_factory=dict)
+
+    def windows(self, expr: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        if expr not in self._windows:
+            opens: list[int] = []
+            closes: list[int] = []
+            at = self.start
+            for _ in range(64):
+                if at > self.end:
+                    break
+                state = open_state(expr, at, self.calendar)
+                if state.warning and state.warning not in self.warnings:
+                    self.warnings.append(state.warning)
+                if not state.is_open:
+                    following = next_open(expr, at, self.calendar)
+                    if following is None or following <= at:
+                        break
+                    at = following
+                    continue
+                opens.append(_ms(at))
+                closes.append(int(NEVER) if state.closes_at is None else _ms(state.closes_at))
+                if state.closes_at is None:
+                    break
+                following = next_open(expr, state.closes_at + timedelta(seconds=1), self.calendar)
+                if following is None:
+                    break
+                at = following
+            self._windows[expr] = (np.array(opens, np.int64), np.array(closes, np.int64))
+        return self._windows[expr]
+
+    def ready(
+        self, expr: str, arrive_ms: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Earliest service start (-1: none within the horizon) and that period's closing."""
+        ready = np.full(len(arrive_ms), -1, np.int64)
+        closing = np.full(len(arrive_ms), -1, np.int64)
+        for o, c in zip(*self.windows(expr), strict=True):
+            fits = (ready < 0) & (c - self.need_ms >= arrive_ms)
+            ready[fits] = np.maximum(arrive_ms[fits], o)
+            closing[fits] = c
+        return ready, closing
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _moment(ms: int, like: datetime) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=like.tzinfo)
+
+
+@dataclass
+class _Reached:
+    """What the search learnt about one handling site: travel ms (None: not within the
+    limit), service start and closing in epoch ms (-1: not served in time)."""
+
+    ms: int | None
+    ready_ms: int
+    closes_ms: int
+
+
+@dataclass
+class _ReachTable:
+    """Everything the search learnt, as arrays sorted by site position."""
+
+    positions: NDArray[np.int64]
+    ms: NDArray[np.int64]
+    ready_ms: NDArray[np.int64]
+    closes_ms: NDArray[np.int64]
+    extra: dict[int, _Reached] = field(default_factory=dict)
+    """Sites looked up one by one afterwards (nearby ones the search stopped before)."""
+
+    def get(self, position: int) -> _Reached | None:
+        if position in self.extra:
+            return self.extra[position]
+        i = int(np.searchsorted(self.positions, position))
+        if i < len(self.positions) and self.positions[i] == position:
+            return _Reached(int(self.ms[i]), int(self.ready_ms[i]), int(self.closes_ms[i]))
+        return None
+
+    def served(self, k: int, site_ids: NDArray[np.int64]) -> list[int]:
+        """The ``k`` positions served first (by service start, travel time, site id)."""
+        ok = np.flatnonzero(self.ready_ms >= 0)
+        order = np.lexsort((site_ids[self.positions[ok]], self.ms[ok], self.ready_ms[ok]))
+        return [int(p) for p in self.positions[ok][order][:k]]
+
+
 def _search(
     engine: Engine,
     origin: Snap,
     index: SiteIndex,
     handling: NDArray[np.int64],
-    calendar: HolidayCalendar,
+    clock: _Clock,
     request: MatchRequest,
-    warnings: list[str],
-) -> dict[int, Candidate]:
+) -> _ReachTable:
     """Travel times and service times of the sites that can be served soonest.
 
     The bounded search stops after the ``budget`` nearest sites by travel time; since
@@ -255,54 +389,76 @@ def _search(
     the last arrival seen, no farther site can beat them. Otherwise the budget grows.
     """
     limit_ms = round(request.max_minutes * 60_000)
+    wait_ms = round(request.max_wait_minutes * 60_000)
+    depart_ms = _ms(request.depart_at)
     targets = _take(index.snaps[request.mode], handling)
     budget = min(len(handling), max(8 * request.k, 40))
-    known: dict[int, Candidate] = {}
     while True:
         _, best = engine.bounded_search(origin, request.mode, limit_ms, targets, k=budget)
         found = np.flatnonzero(best <= limit_ms)
         found = found[np.argsort(best[found], kind="stable")][:budget]
-        for t in found.tolist():
-            position = int(handling[t])
-            if position not in known:
-                known[position] = _candidate(
-                    index, position, targets[t], int(best[t]), calendar, request, warnings
-                )
-        ready = sorted(c.ready_at for c in known.values() if c.ready_at is not None)
-        exhausted = len(found) < budget or budget >= len(handling)
-        if exhausted or not len(found):
-            return known
-        last_arrival = request.depart_at + timedelta(milliseconds=int(best[found[-1]]))
-        if len(ready) >= request.k and ready[request.k - 1] <= last_arrival:
-            return known
+        positions = handling[found]
+        arrive = depart_ms + best[found].astype(np.int64)
+        ready = np.full(len(found), -1, np.int64)
+        closes = np.full(len(found), -1, np.int64)
+        expr_ids = index.expr_ids[positions]
+        for expr_id in np.unique(expr_ids).tolist():
+            mask = expr_ids == expr_id
+            ready[mask], closes[mask] = clock.ready(index.exprs[expr_id], arrive[mask])
+        ready[(ready >= 0) & (ready - arrive > wait_ms)] = -1
+        served = np.sort(ready[ready >= 0])
+        done = len(found) < budget or budget >= len(handling) or not len(found)
+        if done or (len(served) >= request.k and served[request.k - 1] <= arrive[-1]):
+            order = np.argsort(positions, kind="stable")
+            ms = best[found].astype(np.int64)
+            return _ReachTable(positions[order], ms[order], ready[order], closes[order])
         budget = min(len(handling), budget * 4)
 
 
 def _candidate(
     index: SiteIndex,
     position: int,
-    target: Snap | None,
-    ms: int | None,
-    calendar: HolidayCalendar,
+    state: _Reached | None,
     request: MatchRequest,
-    warnings: list[str],
+    calendar: HolidayCalendar,
 ) -> Candidate:
+    """The candidate as answers show it; ``state`` None: unreachable from any road."""
     c = Candidate(position=position, distance_m=_geodesic_m(index, position, request.origin))
-    c.target = target
-    if target is None:
+    c.target = index.snaps[request.mode][position]
+    if c.target is None or state is None:
         c.reason, c.detail = (
             "unreachable",
             "场所离可用道路太远 — the site is too far from any usable road",
         )
         return c
-    if ms is None or ms > round(request.max_minutes * 60_000):
+    if state.ms is None:
         c.reason = "out_of_range"
         c.detail = (f"{request.max_minutes:.0f} 分钟内无法到达 — not reachable within "
                     f"{request.max_minutes:.0f} min ({request.mode.value})")  # fmt: skip
         return c
-    c.duration_s = ms / 1000.0
-    c.arrive_at = request.depart_at + timedelta(milliseconds=ms)
-    _serve_time(calendar, c, index.hours[position], c.arrive_at, request, warnings)
+    c.duration_s = state.ms / 1000.0
+    c.arrive_at = request.depart_at + timedelta(milliseconds=state.ms)
+    if state.ready_ms >= 0:
+        c.ready_at = _moment(state.ready_ms, request.depart_at)
+        c.closes_at = (
+            None if state.closes_ms >= NEVER else _moment(state.closes_ms, request.depart_at)
+        )
+        c.open_on_arrival = c.ready_at == c.arrive_at
+        c.opens_at = None if c.open_on_arrival else c.ready_at
+        return c
+    expr = index.exprs[int(index.expr_ids[position])]
+    reopening = next_open(expr, c.arrive_at, calendar)
+    when = (
+        f"下次开放 next opening {reopening:%Y-%m-%d %H:%M}"
+        if reopening
+        else "近期不开放 not open soon"
+    )
+    c.open_on_arrival = False
+    c.reason = "closed_on_arrival"
+    c.detail = (
+        f"{c.arrive_at:%m-%d %H:%M} 到达时未开放或即将下班 — closed (or closing within "
+        f"{request.service_minutes:.0f} min) on arrival; {when}"
+    )
     return c
 
 
@@ -312,43 +468,43 @@ def _geodesic_m(index: SiteIndex, position: int, origin: LonLat) -> float:
 
 def _nearby(
     index: SiteIndex,
-    origin_point: LonLat,
     handling: NDArray[np.int64],
     chosen: list[Candidate],
-    known: dict[int, Candidate],
+    reached: _ReachTable,
     engine: Engine,
     origin: Snap,
-    calendar: HolidayCalendar,
+    clock: _Clock,
     request: MatchRequest,
-    warnings: list[str],
+    calendar: HolidayCalendar,
 ) -> list[Candidate]:
     """The nearest sites (straight line) that were left out, each with its reason."""
     if not len(index.site_ids):
         return []
-    kx = np.cos(np.radians(origin_point[1]))
-    rough = np.hypot((index.lon - origin_point[0]) * kx, index.lat - origin_point[1])
+    lon, lat = request.origin
+    rough = np.hypot((index.lon - lon) * np.cos(np.radians(lat)), index.lat - lat)
     shortlist = np.argsort(rough, kind="stable")[: 4 * NEARBY_LEFT_OUT + len(chosen)]
-    _, _, exact = _GEOD.inv(np.full(len(shortlist), origin_point[0]),
-                            np.full(len(shortlist), origin_point[1]),
-                            index.lon[shortlist], index.lat[shortlist])  # fmt: skip
-    order = shortlist[np.argsort(np.round(exact, 6), kind="stable")]
+    exact = _GEOD.inv(np.full(len(shortlist), lon), np.full(len(shortlist), lat),
+                      index.lon[shortlist], index.lat[shortlist])[2]  # fmt: skip
+    order = [int(p) for p in shortlist[np.argsort(np.round(exact, 6), kind="stable")]]
     handles = set(handling.tolist())
+    unknown = [p for p in order if p in handles and reached.get(p) is None]
+    _fill_times(engine, origin, index, unknown, reached.extra, clock, request)
     chosen_positions = {c.position for c in chosen}
-    unknown = [int(p) for p in order if int(p) in handles and int(p) not in known]
-    _fill_times(engine, origin, index, unknown, known, calendar, request, warnings)
     left: list[Candidate] = []
-    for position in (int(p) for p in order):
+    for position in order:
         if position in chosen_positions:
             continue
         if position not in handles:
-            c = Candidate(position=position, distance_m=_geodesic_m(index, position, origin_point))
+            c = Candidate(
+                position=position, distance_m=_geodesic_m(index, position, request.origin)
+            )
             c.reason, c.detail = (
                 "not_handled",
                 "该场所不办理此事项 — this site does not handle the item",
             )
             left.append(c)
-        elif known[position].reason is not None:
-            left.append(known[position])
+        elif (state := reached.get(position)) is None or state.ready_ms < 0:
+            left.append(_candidate(index, position, state, request, calendar))
         if len(left) == NEARBY_LEFT_OUT:
             break
     return left
@@ -359,23 +515,28 @@ def _fill_times(
     origin: Snap,
     index: SiteIndex,
     positions: list[int],
-    known: dict[int, Candidate],
-    calendar: HolidayCalendar,
+    reached: dict[int, _Reached],
+    clock: _Clock,
     request: MatchRequest,
-    warnings: list[str],
 ) -> None:
     """Times of a few more sites (nearby ones the search stopped before), by CH queries."""
     snaps = index.snaps[request.mode]
     reachable = [p for p in positions if snaps.piece[p] >= 0]
-    by_position: dict[int, int | None] = {}
-    if reachable:
-        targets = [snaps[p] for p in reachable]
-        times = engine.matrix_ms([origin], [t for t in targets if t is not None], request.mode)[0]
-        by_position = {
-            p: None if np.isnan(t) else int(t) for p, t in zip(reachable, times, strict=True)
-        }
-    for p in positions:
-        known[p] = _candidate(index, p, snaps[p], by_position.get(p), calendar, request, warnings)
+    if not reachable:
+        return
+    targets = [t for t in (snaps[p] for p in reachable) if t is not None]
+    times = engine.matrix_ms([origin], targets, request.mode)[0]
+    limit_ms = round(request.max_minutes * 60_000)
+    wait_ms = round(request.max_wait_minutes * 60_000)
+    depart_ms = _ms(request.depart_at)
+    for p, t in zip(reachable, times, strict=True):
+        if np.isnan(t) or t > limit_ms:
+            reached[p] = _Reached(None, -1, -1)
+            continue
+        arrive = np.array([depart_ms + int(t)], np.int64)
+        ready, closes = clock.ready(index.exprs[int(index.expr_ids[p])], arrive)
+        served = ready[0] >= 0 and ready[0] - arrive[0] <= wait_ms
+        reached[p] = _Reached(int(t), int(ready[0]) if served else -1, int(closes[0]))
 
 
 def _load_sites(session: Session, positions: list[int], index: SiteIndex) -> dict[int, Site]:
@@ -419,37 +580,6 @@ def earliest_service(
             return None
         at = following
     return None
-
-
-def _serve_time(
-    calendar: HolidayCalendar,
-    c: Candidate,
-    expr: str,
-    arrive_at: datetime,
-    request: MatchRequest,
-    warnings: list[str],
-) -> None:
-    """Set when the citizen can be served at ``c``, or why not soon enough."""
-    latest = arrive_at + timedelta(minutes=request.max_wait_minutes)
-    need = timedelta(minutes=request.service_minutes)
-    served = earliest_service(expr, arrive_at, need, calendar, latest, warnings)
-    if served is not None:
-        c.ready_at, c.closes_at = served
-        c.open_on_arrival = c.ready_at == arrive_at
-        c.opens_at = None if c.open_on_arrival else c.ready_at
-        return
-    reopening = next_open(expr, arrive_at, calendar)
-    when = (
-        f"下次开放 next opening {reopening:%Y-%m-%d %H:%M}"
-        if reopening
-        else "近期不开放 not open soon"
-    )
-    c.open_on_arrival = False
-    c.reason = "closed_on_arrival"
-    c.detail = (
-        f"{arrive_at:%m-%d %H:%M} 到达时未开放或即将下班 — closed (or closing within "
-        f"{request.service_minutes:.0f} min) on arrival; {when}"
-    )
 
 
 def _not_handled(

@@ -62,7 +62,8 @@ class SiteItem(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_site_items_item_code", "item_code"),)
+    # (item_code, site_id): "which sites handle X" is an index-only scan
+    __table_args__ = (Index("ix_site_items_item_code", "item_code", "site_id"),)
 
 
 class Bundle(Base):

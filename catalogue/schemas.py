@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -139,5 +139,9 @@ class ItineraryAnswer(BaseModel):
     wait_s: float
     exact: bool = Field(description="optimal over every site handling the items within the network")
     candidates: int
+    method: Literal["dp", "or-tools"] = Field(
+        description="dp: exact dynamic programme (small bundles); or-tools: OR-Tools routing "
+        "search over every candidate, kept only if no worse than the programme over a shortlist"
+    )
     legs: list[ItineraryLeg]
     warnings: list[str]

@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from geo import cluster
-from geo.db import database_url, session_scope
+from geo.db import database_url, session_scope, vacuum_analyze
 from geo.loading import Dataset, load_all
 from geo.migrate import upgrade_to_head
 from geo.settings import get_settings
@@ -100,6 +100,8 @@ def add_data_load(data_app: typer.Typer, datasets: Sequence[Dataset]) -> None:
                 results = load_all(
                     session, settings.data_dir, report, datasets=datasets, force=force
                 )
+        if any(not r.skipped for r in results):
+            vacuum_analyze()
         table = Table("dataset", "rows", "state")
         for r in results:
             table.add_row(r.name, f"{r.rows:,}", "unchanged, skipped" if r.skipped else "loaded")

@@ -74,3 +74,10 @@ def request_session() -> Iterator[Session]:
     """FastAPI dependency: one session per request, committed when the request succeeds."""
     with session_scope() as session:
         yield session
+
+
+def vacuum_analyze() -> None:
+    """After a bulk load: planner statistics and the visibility map that index-only
+    scans need (VACUUM cannot run inside a transaction, so it has its own connection)."""
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE")

@@ -12,13 +12,13 @@ Travel times are integer milliseconds throughout; answers give seconds.
 
 from __future__ import annotations
 
-import contextlib
 import math
+import queue
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -127,11 +127,45 @@ class _Scratch:
     touched: NDArray[np.int32]
 
 
-def _release_queries(executor: ThreadPoolExecutor, queries: dict[Mode, rk.CCHQuery]) -> None:
-    """Drop RoutingKit's queries on the thread that made them, then end that thread."""
-    with contextlib.suppress(RuntimeError):  # the interpreter is already shutting down
-        executor.submit(queries.clear).result()
-    executor.shutdown(wait=False)
+_Job = tuple[Mode, Callable[[rk.CCHQuery], Any], Future[Any]]
+
+
+class _RoutingKitThread:
+    """One daemon thread that owns RoutingKit's query objects and runs every CCH query.
+
+    RoutingKit's queries are bound to the thread that made them: using or even
+    dropping one on another thread aborts. The web server answers on many threads,
+    so queries are made, used and dropped here only; as a daemon, the thread never
+    drops them during interpreter shutdown either.
+    """
+
+    def __init__(self, metrics: dict[Mode, rk.CCHMetric]) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Mode, Callable[[rk.CCHQuery], Any], Future[Any]] | None]
+        self._jobs = queue.SimpleQueue()
+        threading.Thread(
+            target=self._serve, args=(metrics,), name="routingkit", daemon=True
+        ).start()
+
+    def _serve(self, metrics: dict[Mode, rk.CCHMetric]) -> None:
+        queries: dict[Mode, rk.CCHQuery] = {}
+        while (job := self._jobs.get()) is not None:
+            mode, work, future = job
+            try:
+                query = queries.get(mode)
+                if query is None:
+                    query = queries[mode] = rk.CCHQuery(metrics[mode])
+                future.set_result(work(query))
+            except BaseException as error:
+                future.set_exception(error)
+        queries.clear()
+
+    def run(self, mode: Mode, work: Callable[[rk.CCHQuery], T]) -> T:
+        future: Future[T] = Future()
+        self._jobs.put((mode, work, future))
+        return future.result()
+
+    def close(self) -> None:
+        self._jobs.put(None)
 
 
 class Engine:
@@ -203,9 +237,8 @@ class Engine:
             for mode in Mode
         }
         self._free: list[_Scratch] = []
-        self._routingkit = ThreadPoolExecutor(max_workers=1, thread_name_prefix="routingkit")
-        self._queries: dict[Mode, rk.CCHQuery] = {}
-        weakref.finalize(self, _release_queries, self._routingkit, self._queries)
+        self._routingkit = _RoutingKitThread(self.metrics)
+        weakref.finalize(self, self._routingkit.close)
         self._pool_lock = threading.Lock()
         self.build_s = time.perf_counter() - started
 
@@ -416,20 +449,8 @@ class Engine:
                 self._free.append(scratch)
 
     def _on_routingkit_thread(self, mode: Mode, work: Callable[[rk.CCHQuery], T]) -> T:
-        """Run ``work`` with the mode's CCH query on the engine's own RoutingKit thread.
-
-        RoutingKit's query objects are bound to the thread that made them (using one
-        from another thread aborts), and the web server answers on many threads: so
-        every CCH query runs on one thread, which also keeps one set of query buffers
-        per mode instead of one per server thread.
-        """
-        return self._routingkit.submit(self._with_query, mode, work).result()
-
-    def _with_query(self, mode: Mode, work: Callable[[rk.CCHQuery], T]) -> T:
-        query = self._queries.get(mode)
-        if query is None:
-            query = self._queries[mode] = rk.CCHQuery(self.metrics[mode])
-        return work(query)
+        """Run ``work`` with the mode's CCH query on the engine's RoutingKit thread."""
+        return self._routingkit.run(mode, work)
 
     # -- point to point -----------------------------------------------------------------------
     def node_to_node_ms(self, source: int, target: int, mode: Mode) -> int | None:

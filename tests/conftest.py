@@ -37,6 +37,14 @@ def scratch_database(name_suffix: str) -> str:
     return cluster.scratch_database(url, f"{make_url(url).database}_{name_suffix}")
 
 
+@pytest.fixture(autouse=True)
+def fresh_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees its own transaction's sites and links, never a cached answer."""
+    import catalogue.matching
+
+    monkeypatch.setattr(catalogue.matching, "CACHE_CHECK_S", 0.0)
+
+
 @pytest.fixture(scope="session")
 def db_url() -> str:
     url = scratch_database("test")

@@ -96,7 +96,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["site_id"], ["sites.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("site_id", "item_code"),
     )
-    op.create_index("ix_site_items_item_code", "site_items", ["item_code"], unique=False)
+    op.create_index("ix_site_items_item_code", "site_items", ["item_code", "site_id"], unique=False)
     # ### end Alembic commands ###
 
 
