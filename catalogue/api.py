@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from catalogue import service
-from catalogue.calendar import HolidayCalendar, load_calendar
+from catalogue.calendar import HolidayCalendar, current_calendar
 from catalogue.hours import uncovered_warning
 from catalogue.itinerary import plan_itinerary
 from catalogue.matching import Candidate, MatchRequest, engine_for, match_item
@@ -194,7 +194,7 @@ def match(
         max_minutes=max_minutes,
         max_wait_minutes=max_wait_minutes,
     )
-    outcome = match_item(session, holder, load_calendar(session), chosen, request)
+    outcome = match_item(session, holder, current_calendar(session), chosen, request)
     names = region_names(session, [c.site.region_code for c in outcome.results if c.site])
     version = outcome.engine.network.version_id if outcome.engine else None
     return MatchAnswer(
@@ -267,7 +267,7 @@ def bundle_itinerary(
     origin = parse_lonlat(from_, "from", crs)
     depart_at, mode_ = parse_time(at, "at"), parse_mode(mode)
     engine = engine_for(session, holder, origin, mode_)
-    calendar = load_calendar(session)
+    calendar = current_calendar(session)
     plan = plan_itinerary(
         session, engine, calendar, steps, engine.snap(*origin, mode_, "from"), depart_at, mode_
     )

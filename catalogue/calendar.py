@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,7 +38,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import chinese_calendar
-from sqlalchemy import delete, extract, select
+from sqlalchemy import delete, extract, select, text
 from sqlalchemy.orm import Session
 
 from catalogue.errors import CalendarImportRejected, InvalidCalendarDay, RowProblem
@@ -424,3 +425,26 @@ def days_of_year(session: Session, year: int) -> list[CalendarEntry]:
     """The stored days of ``year``, in date order."""
     query = select(CalendarDay).where(_in_year(year)).order_by(CalendarDay.day)
     return [_to_entry(r) for r in session.scalars(query)]
+
+
+CALENDAR_CHECK_S = 2.0
+"""How long a loaded calendar is trusted before its fingerprint is checked again."""
+_CALENDAR_FINGERPRINT = text(
+    "SELECT count(*) || ':' || coalesce(md5(string_agg(day::text || kind::text || name, ',' "
+    "ORDER BY day)), '') FROM calendar_days"
+)
+_current: tuple[float, str, HolidayCalendar] | None = None
+
+
+def current_calendar(session: Session) -> HolidayCalendar:
+    """The whole calendar, loaded once per process and reloaded when an admin changes it."""
+    global _current
+    now = time.monotonic()
+    if _current is not None and now - _current[0] < CALENDAR_CHECK_S:
+        return _current[2]
+    fingerprint = str(session.scalar(_CALENDAR_FINGERPRINT))
+    if _current is None or _current[1] != fingerprint:
+        _current = (now, fingerprint, load_calendar(session))
+    else:
+        _current = (now, fingerprint, _current[2])
+    return _current[2]

@@ -40,9 +40,11 @@ def scratch_database(name_suffix: str) -> str:
 @pytest.fixture(autouse=True)
 def fresh_caches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test sees its own transaction's sites and links, never a cached answer."""
+    import catalogue.calendar
     import catalogue.matching
 
     monkeypatch.setattr(catalogue.matching, "CACHE_CHECK_S", 0.0)
+    monkeypatch.setattr(catalogue.calendar, "CALENDAR_CHECK_S", 0.0)
 
 
 @pytest.fixture(scope="session")
