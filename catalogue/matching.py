@@ -266,11 +266,6 @@ def _handling_ids(session: Session, item_code: str) -> NDArray[np.int64]:
     return found
 
 
-def _take(snaps: Snaps, positions: NDArray[np.int64]) -> Snaps:
-    return Snaps(snaps.piece[positions], snaps.along_m[positions], snaps.distance_m[positions],
-                 snaps.lon[positions], snaps.lat[positions])  # fmt: skip
-
-
 NEVER = np.int64(2**62)
 
 
@@ -391,7 +386,7 @@ def _search(
     limit_ms = round(request.max_minutes * 60_000)
     wait_ms = round(request.max_wait_minutes * 60_000)
     depart_ms = _ms(request.depart_at)
-    targets = _take(index.snaps[request.mode], handling)
+    targets = index.snaps[request.mode].take(handling)
     budget = min(len(handling), max(8 * request.k, 40))
     while True:
         _, best = engine.bounded_search(origin, request.mode, limit_ms, targets, k=budget)

@@ -79,6 +79,18 @@ def _place_query_args(
     }
 
 
+def _page(
+    request: Request, features: list[Feature], total: int, limit: int, offset: int
+) -> FeatureCollection:
+    """One page of a paged answer, with the total and a link to the next page."""
+    return FeatureCollection(
+        features=features,
+        numberMatched=total,
+        numberReturned=len(features),
+        links=_next_links(request, total, limit, offset),
+    )
+
+
 def _next_links(request: Request, total: int, limit: int, offset: int) -> list[dict[str, str]]:
     if offset + limit >= total:
         return []
@@ -135,12 +147,7 @@ def list_sites(
     rows, total = service.find_sites(session, query)
     names = region_names(session, (s.region_code for s, _ in rows))
     features = [site_feature(s, names.get(s.region_code), crs, d) for s, d in rows]
-    return FeatureCollection(
-        features=features,
-        numberMatched=total,
-        numberReturned=len(features),
-        links=_next_links(request, total, limit, offset),
-    )
+    return _page(request, features, total, limit, offset)
 
 
 @router.get(
@@ -204,12 +211,7 @@ def list_facilities(
     rows, total = service.find_facilities(session, query)
     names = region_names(session, (f.region_code for f, _ in rows))
     features = [facility_feature(f, names.get(f.region_code or ""), crs, d) for f, d in rows]
-    return FeatureCollection(
-        features=features,
-        numberMatched=total,
-        numberReturned=len(features),
-        links=_next_links(request, total, limit, offset),
-    )
+    return _page(request, features, total, limit, offset)
 
 
 @router.get(

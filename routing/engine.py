@@ -85,6 +85,11 @@ class Snaps:
             float(self.distance_m[i]),
         )
 
+    def take(self, positions: NDArray[np.int64]) -> Snaps:
+        """The snaps at ``positions``, as a new :class:`Snaps`."""
+        return Snaps(self.piece[positions], self.along_m[positions], self.distance_m[positions],
+                     self.lon[positions], self.lat[positions])  # fmt: skip
+
     @classmethod
     def of(cls, snaps: list[Snap | None]) -> Snaps:
         """From single snaps (None: a point that found no road)."""
