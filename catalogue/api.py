@@ -43,6 +43,7 @@ router = APIRouter(prefix="/api", tags=["catalogue 事项"])
 SessionDep = Annotated[Session, Depends(request_session)]
 HolderDep = Annotated[EngineHolder, Depends(get_holder)]
 CHINA = ZoneInfo("Asia/Shanghai")
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # a trip is planned for a date people can travel on
 
 
 def summary(item: Item) -> ItemSummary:
@@ -161,6 +162,10 @@ def parse_time(value: str | None, field: str) -> datetime:
         raise InvalidInput(
             field, f"时间格式无效 '{value}': use ISO 8601, e.g. 2026-11-24T09:30"
         ) from None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise InvalidInput(
+            field, f"时间超出范围 '{value}': departures from {FIRST_YEAR} to {LAST_YEAR} only"
+        )
     return parsed.replace(tzinfo=CHINA) if parsed.tzinfo is None else parsed.astimezone(CHINA)
 
 
