@@ -204,11 +204,8 @@ def _snap_all(engine: Engine, sites: list[Site], mode: Mode) -> list[Snap | None
     if not sites:
         return []
     points = np.array([to_shape(s.geom).coords[0] for s in sites], dtype=np.float64)
-    pieces, along, dist, slon, slat = engine.snap_many(points[:, 0], points[:, 1], mode)
-    return [
-        Snap(int(p), float(a), float(x), float(y), float(d)) if p >= 0 else None
-        for p, a, d, x, y in zip(pieces, along, dist, slon, slat, strict=True)
-    ]
+    snaps = engine.snap_points(points[:, 0], points[:, 1], mode)
+    return [snaps[i] for i in range(len(snaps))]
 
 
 def _shortlist(problem: _Problem) -> list[int]:

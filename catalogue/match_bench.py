@@ -43,7 +43,6 @@ from geo.db import database_url
 from geo.migrate import upgrade_to_head
 from geo.models import Site
 from geo.settings import get_settings
-from routing.engine import Snap
 from routing.errors import Unreachable
 from routing.holder import EngineHolder
 from routing.profiles import Mode
@@ -215,11 +214,10 @@ def _route_each(session: Session, holder: EngineHolder, item: Item, request: Mat
     coords = np.array(points.all(), dtype=np.float64)
     if not len(coords):
         return
-    pieces, along, dist, slon, slat = road.snap_many(coords[:, 0], coords[:, 1], request.mode)
-    for p, a, d, x, y in zip(pieces, along, dist, slon, slat, strict=True):
-        if p >= 0:
+    snaps = road.snap_points(coords[:, 0], coords[:, 1], request.mode)
+    for target in (snaps[i] for i in range(len(snaps))):
+        if target is not None:
             with suppress(Unreachable):
-                target = Snap(int(p), float(a), float(x), float(y), float(d))
                 road.route(origin, target, request.mode)
 
 

@@ -280,7 +280,7 @@ def bench_graph(
 
     def snap() -> None:
         lon, lat = next(p_it)
-        engine.snap_many(np.array([lon]), np.array([lat]), MODE)
+        engine.snap_points(np.array([lon]), np.array([lat]), MODE)
 
     snaps = timed(snap, queries)
     # baselines on the same graph and queries

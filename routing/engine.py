@@ -337,19 +337,6 @@ class Engine:
         slat = a[:, 1] + frac * (b[:, 1] - a[:, 1])
         return Snaps(pieces, along, dist, slon, slat)
 
-    def snap_many(
-        self, lon: NDArray[np.float64], lat: NDArray[np.float64], mode: Mode
-    ) -> tuple[
-        NDArray[np.int32],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-        NDArray[np.float64],
-    ]:
-        """Pieces (-1 beyond the radius), metres along them, distances, snapped lon, lat."""
-        snaps = self.snap_points(lon, lat, mode)
-        return snaps.piece, snaps.along_m, snaps.distance_m, snaps.lon, snaps.lat
-
     def snap(self, lon: float, lat: float, mode: Mode, field: str = "point") -> Snap:
         """Project a point onto the nearest road usable in ``mode``; refuse it beyond the radius."""
         snap = self.snap_points(np.array([lon]), np.array([lat]), mode)[0]

@@ -186,7 +186,3 @@ def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwo
         piece_roundabout=np.array([r[7] for r in firsts], dtype=np.bool_),
         node_order=read_order(session, version_id, len(nodes)),
     )
-
-
-def delete_version_rows(session: Session, version_id: int) -> None:
-    session.execute(text("DELETE FROM road_network_versions WHERE id = :v"), {"v": version_id})
