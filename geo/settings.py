@@ -24,6 +24,29 @@ class Settings(BaseSettings):
     port: int = 8000
     page_size_max: int = 1000
 
+    # accounts (accounts/)
+    secret_key: str | None = None
+    """Key for signing CSRF tokens; unset means one generated into ``home/secret_key``."""
+    session_ttl_s: int = 8 * 3600
+    """A web login lasts this long."""
+    api_token_ttl_days: int = 30
+    """A bearer token for the API lasts this long unless revoked."""
+    login_max_failures: int = 5
+    """Failed logins in a row after which an account is locked for ``login_lockout_s``."""
+    login_lockout_s: int = 15 * 60
+
+    # maintainers' uploads (stewardship/)
+    upload_max_bytes: int = 20 * 1024 * 1024
+    upload_max_rows: int = 200_000
+
+    # map pages (web/)
+    tile_url: str | None = None
+    """An online tile layer offered beside our own base map, e.g. Tianditu or
+    ``https://tile.openstreetmap.org/{z}/{x}/{y}.png``; unset: offline base map only."""
+    tile_attribution: str = ""
+    tile_crs: str = "wgs84"
+    """``wgs84`` or ``gcj02`` (AMap-style tiles): overlays are shifted to sit on them."""
+
 
 @lru_cache
 def get_settings() -> Settings:

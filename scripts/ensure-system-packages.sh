@@ -3,7 +3,9 @@
 # Runs apt-get as root, or through sudo for a normal user.
 set -euo pipefail
 
-packages=(postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting)
+# chromium: the real browser the page tests drive (Playwright, no browser download);
+# fonts-noto-cjk: so Chinese text renders in its screenshots.
+packages=(postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting chromium fonts-noto-cjk)
 python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 
 missing=()

@@ -1,12 +1,15 @@
 """Shared fixtures: a real PostGIS test database, migrated and loaded once per session.
 
 The test session starts the project-local cluster itself (or uses the server of
-``DAOFU_DATABASE_URL``) and creates a fresh ``<name>_test`` database on it.
+``DAOFU_DATABASE_URL``) and creates fresh databases on it, named after this run's
+process id so two runs on one machine never drop each other's database (they are
+dropped at the end).
 Each test gets a transaction that is rolled back afterwards.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -32,9 +35,20 @@ def server_url() -> str:
 
 
 def scratch_database(name_suffix: str) -> str:
-    """A fresh, empty database on the test server; returns its URL."""
+    """A fresh, empty database of this test run on the test server; returns its URL."""
     url = server_url()
-    return cluster.scratch_database(url, f"{make_url(url).database}_{name_suffix}")
+    return cluster.scratch_database(url, f"{make_url(url).database}_{name_suffix}_{os.getpid()}")
+
+
+def drop_database(url: str) -> None:
+    """Drop a scratch database made by :func:`scratch_database` (end of the run)."""
+    from sqlalchemy import text
+
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        name = make_url(url).database
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +62,7 @@ def fresh_caches(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def db_url() -> str:
+def db_url() -> Iterator[str]:
     url = scratch_database("test")
     upgrade_to_head(url)
     engine = create_engine(url)
@@ -56,7 +70,8 @@ def db_url() -> str:
         load_all(session, get_settings().data_dir, lambda *_: None, datasets=ALL_DATASETS)
         session.commit()
     engine.dispose()
-    return url
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(scope="session")

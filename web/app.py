@@ -5,9 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
+import accounts.api
 import catalogue.api
 import geo.api
 import routing.api
+import stewardship.api
+import web.login
+import web.pages
 from web.errors import install_error_handlers
 
 DESCRIPTION = """
@@ -27,6 +31,10 @@ def create_app() -> FastAPI:
     app.include_router(geo.api.router)
     app.include_router(routing.api.router)
     app.include_router(catalogue.api.router)
+    app.include_router(accounts.api.router)
+    app.include_router(stewardship.api.router)
+    app.include_router(web.login.router)
+    app.include_router(web.pages.router)
     app.add_api_route(
         "/", home, methods=["GET"], response_class=HTMLResponse, include_in_schema=False
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 import uvicorn
 
+from accounts.cli import app as users_app
 from catalogue.bench import bench_search_command
 from catalogue.cli import calendar_app
 from catalogue.match_bench import bench_match_command
@@ -12,6 +13,7 @@ from geo.cli import add_data_load, console, data_app, db_app
 from geo.settings import get_settings
 from routing.cli import app as roads_app
 from routing.cli import bench_app
+from stewardship.cli import app as sites_app
 from web.datasets import ALL_DATASETS
 
 app = typer.Typer(
@@ -22,6 +24,8 @@ add_data_load(data_app, ALL_DATASETS)
 app.add_typer(data_app, name="data")
 app.add_typer(roads_app, name="roads")
 app.add_typer(calendar_app, name="calendar")
+app.add_typer(users_app, name="users")
+app.add_typer(sites_app, name="sites")
 bench_app.command("search")(bench_search_command)
 bench_app.command("match")(bench_match_command)
 app.add_typer(bench_app, name="bench")

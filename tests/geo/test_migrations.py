@@ -6,7 +6,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from geo.migrate import alembic_config, include_object, model_metadata
-from tests.conftest import scratch_database
+from tests.conftest import drop_database, scratch_database
 
 
 def schema_differences(url: str) -> list[object]:
@@ -51,6 +51,7 @@ def test_upgrade_head_gives_the_models_schema_and_downgrade_removes_it() -> None
 
     command.upgrade(config, "head")  # and up again, from nothing
     assert schema_differences(url) == []
+    drop_database(url)
 
 
 def test_a_drifted_schema_is_detected() -> None:
@@ -63,3 +64,4 @@ def test_a_drifted_schema_is_detected() -> None:
     engine.dispose()
     differences = schema_differences(url)
     assert any("phone" in str(d) for d in differences)
+    drop_database(url)

@@ -1,0 +1,1 @@
+"""Accounts of the people who keep the map: roles, scopes, passwords, sessions and tokens."""

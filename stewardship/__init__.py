@@ -1,0 +1,1 @@
+"""Maintainers' data: uploads with row-level reports, change sets, review, publish, export."""

@@ -1,0 +1,5 @@
+"""The pages people use (placeholder until the pages land)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
