@@ -1,0 +1,1 @@
+"""Tables of maintainers ' change sets and published versions (placeholder)."""
