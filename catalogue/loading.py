@@ -205,20 +205,37 @@ FROM sites s JOIN items i ON (
         AND i.department IN ('区公安分局', '区交通运输局'))
      -- park stations: enterprise items of the district
   OR (s.kind = 'park_station' AND i.levels ? 'district' AND i.name LIKE '%企业%'))
-WHERE s.demo
+WHERE {which_sites}
 """
+
+
+def _link_by_rules(session: Session, which_sites: str, params: dict[str, Any]) -> int:
+    topics, departments = zip(*SUB_CENTRE_DEPARTMENTS, strict=True)
+    result = session.execute(
+        text(_LINK_RULES.format(which_sites=which_sites)),
+        {"topics": list(topics), "departments": list(departments), "source": LINK_SOURCE},
+        | params,
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def load_site_items(session: Session, data_dir: Path, report: Report) -> int:
     session.execute(delete(SiteItem).where(SiteItem.source == LINK_SOURCE))
-    topics, departments = zip(*SUB_CENTRE_DEPARTMENTS, strict=True)
-    result = session.execute(
-        text(_LINK_RULES),
-        {"topics": list(topics), "departments": list(departments), "source": LINK_SOURCE},
-    )
-    rows = int(getattr(result, "rowcount", 0) or 0)
+    rows = _link_by_rules(session, "s.demo", {})
     report("site_items", rows, rows)
     return rows
+
+
+def link_sites_by_rules(session: Session, site_ids: list[int]) -> int:
+    """(Re)link the given sites to the items of their level, kind and department.
+
+    For sites a maintainer publishes: until departments upload which items each hall
+    handles, the same sample rules as for the demo sites apply (flagged as sample links).
+    """
+    session.execute(
+        delete(SiteItem).where(SiteItem.site_id.in_(site_ids), SiteItem.source == LINK_SOURCE)
+    )
+    return _link_by_rules(session, "s.id = ANY(:ids)", {"ids": site_ids})
 
 
 ITEMS = Dataset("items", (ITEMS_CSV, SAMPLE_JSON), load_items)

@@ -95,6 +95,8 @@ def facility_feature(
         "address": facility.address,
         "opening_hours": facility.opening_hours,
         "attributes": facility.attributes,
+        "status": facility.status.value,
+        "version": facility.version,
         "source": facility.source,
         "demo": facility.demo,
         "demo_label": DEMO_LABEL if facility.demo else None,

@@ -167,6 +167,11 @@ class Facility(Base):
     )
     opening_hours: Mapped[str | None] = mapped_column(Text)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    status: Mapped[SiteStatus] = mapped_column(
+        _enum(SiteStatus, "site_status"), default=SiteStatus.published, server_default="published"
+    )
+    """published or retired (a maintainer's change set retired it)."""
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     source: Mapped[str] = mapped_column(Text)
     demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 

@@ -56,6 +56,7 @@ class SiteQuery(PlaceQuery):
 @dataclass
 class FacilityQuery(PlaceQuery):
     categories: Sequence[FacilityCategory] = field(default_factory=tuple)
+    statuses: Sequence[SiteStatus] = (SiteStatus.published,)
 
 
 def validate_lonlat(point: LonLat, field_name: str) -> LonLat:
@@ -112,6 +113,8 @@ def _facility_filters(q: FacilityQuery) -> list[Any]:
     clauses = _place_filters(Facility, q)
     if q.categories:
         clauses.append(Facility.category.in_(q.categories))
+    if q.statuses:
+        clauses.append(Facility.status.in_(q.statuses))
     return clauses
 
 
