@@ -213,8 +213,7 @@ def _link_by_rules(session: Session, which_sites: str, params: dict[str, Any]) -
     topics, departments = zip(*SUB_CENTRE_DEPARTMENTS, strict=True)
     result = session.execute(
         text(_LINK_RULES.format(which_sites=which_sites)),
-        {"topics": list(topics), "departments": list(departments), "source": LINK_SOURCE},
-        | params,
+        {"topics": list(topics), "departments": list(departments), "source": LINK_SOURCE} | params,
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
