@@ -321,8 +321,8 @@ def _edit_routes(entity: Entity, body_model: type[SiteEdit] | type[FacilityEdit]
     def create(
         session: SessionDep,
         user: CurrentUser,
-        body: body_model,
-        crs: CrsParam = CRS.wgs84,  # type: ignore[valid-type]
+        body: SiteEdit | FacilityEdit,
+        crs: CrsParam = CRS.wgs84,
     ) -> ChangeSetOut:
         change_set = service.edit(
             session, user, entity, Action.add, body.model_dump(exclude_none=True), crs=crs
@@ -333,7 +333,7 @@ def _edit_routes(entity: Entity, body_model: type[SiteEdit] | type[FacilityEdit]
         session: SessionDep,
         user: CurrentUser,
         record_id: int,
-        body: body_model,  # type: ignore[valid-type]
+        body: SiteEdit | FacilityEdit,
         crs: CrsParam = CRS.wgs84,
     ) -> ChangeSetOut:
         values = body.model_dump(exclude_none=True)
@@ -346,6 +346,8 @@ def _edit_routes(entity: Entity, body_model: type[SiteEdit] | type[FacilityEdit]
         change_set = service.edit(session, user, entity, Action.retire, {}, target_id=record_id)
         return change_set_out(session, change_set, service.changes_of(session, change_set))
 
+    for endpoint in (create, change):  # the body's model is a local: give it as a class
+        endpoint.__annotations__["body"] = body_model
     what = "场所 a site" if entity == Entity.sites else "设施 a facility"
     router.add_api_route(
         path,

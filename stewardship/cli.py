@@ -14,10 +14,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accounts.errors import UserNotFound
 from accounts.models import User
+from accounts.service import get_user
 from geo.coords import CRS
 from geo.db import session_scope
 from geo.errors import DaofuError
@@ -52,7 +53,10 @@ def _print_problem(problem: dict[str, object]) -> None:
 
 
 def acting_user(session: Session, username: str) -> User:
-    user = session.scalar(select(User).where(User.username == username))
+    try:
+        user = get_user(session, username)
+    except UserNotFound:
+        user = None
     if user is None or user.disabled:
         console.print(f"[red]没有可用的账户 no active account[/red] {username!r}")
         raise typer.Exit(1)

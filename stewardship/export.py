@@ -99,13 +99,16 @@ def export_records(
 
 
 def _rows(session: Session, entity: Entity, crs: CRS, region: str | None) -> list[dict[str, Any]]:
-    model = Site if entity == Entity.sites else Facility
-    stmt = select(model).where(model.status == SiteStatus.published).order_by(model.id)
+    model: type[Site] | type[Facility] = Site if entity == Entity.sites else Facility
+    where = [model.status == SiteStatus.published]
     if region:
         prefix = divisions.subtree_prefix(divisions.full_code(region, "region"))
-        stmt = stmt.where(model.region_code.startswith(prefix, autoescape=True))
+        where.append(model.region_code.startswith(prefix, autoescape=True))
+    records: list[Site | Facility] = list(
+        session.scalars(select(model).where(*where).order_by(model.id))
+    )
     rows = []
-    for record in session.scalars(stmt):
+    for record in records:
         point = to_shape(record.geom)
         lon, lat = from_wgs84(float(point.x), float(point.y), crs)
         row: dict[str, Any] = {}
@@ -169,7 +172,7 @@ def _xlsx(rows: list[dict[str, Any]], entity: Entity) -> bytes:
                 cell.data_type = "s"  # text, never a formula, whatever it starts with
                 if value.startswith(FORMULA_START):
                     cell.alignment = Alignment(horizontal="left")
-                    cell.quotePrefix = True  # type: ignore[attr-defined]
+                    cell.quotePrefix = True
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -76,6 +76,17 @@ def model_of(entity: Entity) -> type[SiteModel] | type[Facility]:
     return SiteModel if entity == Entity.sites else Facility
 
 
+def get_record(
+    session: Session, entity: Entity, record_id: int | None, *, lock: bool = False
+) -> Record | None:
+    """The site or facility ``record_id`` (locked for update if asked), or None."""
+    if record_id is None or not 0 < record_id < 2**31:
+        return None
+    if entity == Entity.sites:
+        return session.get(SiteModel, record_id, with_for_update=lock)
+    return session.get(Facility, record_id, with_for_update=lock)
+
+
 def snapshot(record: Record, entity: Entity) -> dict[str, Any]:
     """The record as a change set or revision keeps it: its fields, WGS-84 lon/lat, status."""
     point = to_shape(record.geom)
@@ -92,21 +103,32 @@ def snapshot(record: Record, entity: Entity) -> dict[str, Any]:
     return values
 
 
+SAME_PLACE_DEG = 5e-7
+"""Coordinates closer than this (about 5 cm) are the same place: a round trip through
+GCJ-02 or BD-09 and 7 decimals must not show up as a move."""
+
+
 def changed_fields(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
     if before is None or after is None:
         return []
-    return [k for k in after if k != "status" and before.get(k) != after.get(k)]
+    return [k for k in after if k != "status" and not _same(k, before.get(k), after.get(k))]
+
+
+def _same(name: str, old: Any, new: Any) -> bool:
+    if name in ("lon", "lat") and old is not None and new is not None:
+        return abs(float(old) - float(new)) < SAME_PLACE_DEG
+    return bool(old == new)
 
 
 def _audit(
-    session: Session, actor: User, action: str, entity: str, entity_id: object, **detail: Any
+    session: Session, actor: User, action: str, what: str, what_id: object, **detail: Any
 ) -> None:
     session.add(
         AuditEntry(
             actor=actor.username,
             action=action,
-            entity=entity,
-            entity_id=str(entity_id) if entity_id is not None else None,
+            entity=what,
+            entity_id=str(what_id) if what_id is not None else None,
             detail=detail,
         )
     )
@@ -195,14 +217,13 @@ def draft_change_set(
     Rows that would change nothing are left out (and counted in the report).
     """
     require_role(user, *AUTHORS)
-    model = model_of(entity)
     changes: list[Change] = []
     unchanged: list[int] = []
     for row in rows:
         after = None if row.action == Action.retire else _record_values(row.values, entity)
         before = base_version = None
         if row.action != Action.add:
-            target = session.get(model, row.target_id) if row.target_id else None
+            target = get_record(session, entity, row.target_id)
             if target is None or target.status != SiteStatus.published:
                 raise InvalidInput(
                     "id",
@@ -212,6 +233,14 @@ def draft_change_set(
                 )
             before, base_version = snapshot(target, entity), target.version
             _require_scope_of(user, before)
+            same_place = (
+                _same("lon", before["lon"], after["lon"])
+                and _same("lat", before["lat"], after["lat"])
+                if after is not None
+                else False
+            )
+            if after is not None and same_place:  # a round trip, not a move
+                after["lon"], after["lat"] = before["lon"], before["lat"]
             if after is not None and not changed_fields(before, after):
                 unchanged.append(row.row)
                 continue
@@ -309,9 +338,14 @@ def edit(
 ) -> ChangeSet:
     """A single add / change / retire made in a form or through the API, as a change set."""
     require_role(user, *AUTHORS)
+    target = get_record(session, entity, target_id)
+    if target is not None:
+        require_scope(user, target.region_code, getattr(target, "department", None))
     report = validate(
         edit_table(values, action, target_id), load_context(session, entity, crs, user.scope)
     )
+    if any(p.code == "outside_scope" for p in report.errors):  # a 403, as for every write
+        require_scope(user, values.get("region_code"), values.get("department"))
     if not report.ok:
         first = report.errors[0]
         raise InvalidInput(
@@ -484,27 +518,26 @@ def _new_publication(
 def _apply_change(
     session: Session, entity: Entity, change: Change, version: int, conflicts: list[str]
 ) -> None:
-    model = model_of(entity)
     if change.action == Action.add:
         assert change.after is not None
-        record = model(
+        added = model_of(entity)(
             **_columns(change.after, entity), version=1, source=f"change set {change.change_set_id}"
         )
-        session.add(record)
+        session.add(added)
         session.flush()
-        change.target_id = record.id
+        change.target_id = added.id
         session.add(
             Revision(
                 version=version,
                 entity=entity,
-                entity_id=record.id,
+                entity_id=added.id,
                 action=change.action,
                 before=None,
                 after=change.after,
             )
         )
         return
-    record = session.get(model, change.target_id, with_for_update=True)
+    record = get_record(session, entity, change.target_id, lock=True)
     if record is None or record.version != change.base_version:
         now = f"version {record.version}" if record is not None else "missing"
         conflicts.append(
@@ -603,7 +636,7 @@ def rollback(
     counts = {"added": 0, "changed": 0, "retired": 0}
     relink: list[int] = []
     for (entity, entity_id), state in target.items():
-        record = session.get(model_of(entity), entity_id, with_for_update=True)
+        record = get_record(session, entity, entity_id, lock=True)
         assert record is not None  # records are never deleted, only retired
         before = snapshot(record, entity)
         after = state if state is not None else {**before, "status": SiteStatus.retired.value}

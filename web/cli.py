@@ -6,6 +6,7 @@ import typer
 import uvicorn
 
 from accounts.cli import app as users_app
+from accounts.secrets import secret_key
 from catalogue.bench import bench_search_command
 from catalogue.cli import calendar_app
 from catalogue.match_bench import bench_match_command
@@ -38,6 +39,7 @@ def serve(
 ) -> None:
     """Serve the web app and API."""
     settings = get_settings()
+    secret_key(settings)  # generated into .daofu/ on the first start, never in the repo
     host = host or settings.host
     port = port or settings.port
     console.print(

@@ -44,7 +44,10 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 async def _daofu_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DaofuError)
     extra = {k: v for k, v in exc.detail.items() if v is not None}
-    return problem(request, exc.status, exc.code, exc.title, exc.message, **extra)
+    answer = problem(request, exc.status, exc.code, exc.title, exc.message, **extra)
+    if exc.status == 401:  # RFC 6750: say how to authenticate
+        answer.headers["WWW-Authenticate"] = 'Bearer realm="daofu"'
+    return answer
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

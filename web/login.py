@@ -1,5 +1,189 @@
-"""The web login and logout pages (placeholder until accounts lands)."""
+"""The web login and logout pages.
 
-from fastapi import APIRouter
+The login form is protected against CSRF by a signed double submit: a random nonce in a
+cookie and its HMAC in a hidden field. After login the session cookie ``daofu_session``
+(HttpOnly, SameSite=Strict) holds a session token; forms then carry
+``accounts.api.csrf_token_for(cookie)``. No inline script: pages send ``script-src 'self'``.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+from html import escape
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from accounts import service
+from accounts.api import SESSION_COOKIE, client_address, keep_login_bookkeeping
+from accounts.csrf import csrf_token_for, login_csrf_token, new_login_nonce, tokens_match
+from accounts.errors import AccountDisabled, AccountLocked, LoginFailed, NotAuthenticated
+from accounts.models import TokenKind
+from geo.db import request_session
+from geo.settings import get_settings
+
+router = APIRouter(include_in_schema=False)
+
+SessionDep = Annotated[Session, Depends(request_session)]
+LOGIN_CSRF_COOKIE = "daofu_login_csrf"
+DEFAULT_NEXT = "/console"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+}
+
+PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · 导服 daofu</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 24rem; margin: 4rem auto; padding: 0 1rem; }}
+label {{ display: block; margin: 1rem 0 .25rem; }}
+input[type=text], input[type=password] {{ width: 100%; padding: .5rem; box-sizing: border-box; }}
+button {{ margin-top: 1.25rem; padding: .5rem 1.5rem; }}
+.message {{ border-left: 4px solid #c0392b; background: #fdecea; padding: .5rem .75rem; }}
+</style></head>
+<body>
+<h1>{title}</h1>
+{body}
+</body></html>"""
+
+FORM = """{message}
+<form method="post" action="/login">
+<input type="hidden" name="csrf_token" value="{csrf}">
+<input type="hidden" name="next" value="{next}">
+<label for="username">用户名 User name</label>
+<input type="text" id="username" name="username" value="{username}"
+ autocomplete="username" required autofocus>
+<label for="password">密码 Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required>
+<button type="submit">登录 Log in</button>
+</form>"""
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go to after login; anything that could leave the site (an absolute
+    URL, ``//host``, backslashes, control characters) becomes the default."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return DEFAULT_NEXT
+    if any(c == "\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return DEFAULT_NEXT
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return DEFAULT_NEXT
+    return target
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        PAGE.format(title=escape(title), body=body), status_code=status, headers=SECURITY_HEADERS
+    )
+
+
+def _message(text: str | None) -> str:
+    return f'<p class="message" role="alert">{escape(text)}</p>' if text else ""
+
+
+def _login_form(
+    request: Request,
+    next_path: str,
+    message: str | None = None,
+    username: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    """The form, with a fresh or the existing pre-login CSRF nonce cookie."""
+    nonce = request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_nonce()
+    body = FORM.format(
+        message=_message(message),
+        csrf=escape(login_csrf_token(nonce)),
+        next=escape(next_path),
+        username=escape(username),
+    )
+    response = _page("登录 Log in", body, status)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        nonce,
+        max_age=3600,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(
+    request: Request, next: Annotated[str | None, Query(max_length=2000)] = None
+) -> HTMLResponse:
+    """The login form (用户名 + 密码)."""
+    return _login_form(request, safe_next(next))
+
+
+@router.post("/login", response_model=None)
+def login(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=2048)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Check the password; on success set the session cookie and go to ``next``."""
+    target = safe_next(next)
+    nonce = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not nonce or not tokens_match(login_csrf_token(nonce), csrf_token):
+        message = "页面已过期，请重新登录 The form expired (CSRF check failed); please try again."
+        return _login_form(request, target, message, username, status=403)
+    try:
+        with keep_login_bookkeeping(session):
+            user = service.authenticate(session, username, password, client_address(request))
+    except AccountLocked as error:
+        return _page("账户已锁定 Account locked", _message(error.message), status=429)
+    except (LoginFailed, AccountDisabled) as error:
+        return _login_form(request, target, error.message, username, status=401)
+    plaintext, _ = service.issue_token(session, user, TokenKind.session, label="web")
+    response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
+    response.set_cookie(
+        SESSION_COOKIE,
+        plaintext,
+        max_age=get_settings().session_ttl_s,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout", response_model=None)
+def logout(
+    request: Request,
+    session: SessionDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """End the web session (the form's CSRF token is checked) and clear the cookie."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        if not tokens_match(csrf_token_for(cookie), csrf_token):
+            return _page(
+                "CSRF 校验失败 CSRF check failed",
+                _message("缺少或错误的 CSRF 令牌 Missing or wrong CSRF token; reload and retry."),
+                status=403,
+            )
+        try:
+            user, token = service.authenticate_token(session, cookie, TokenKind.session)
+            service.revoke_token(session, token, actor=user)
+        except NotAuthenticated:
+            pass  # already expired or revoked: clearing the cookie is all that is left
+    response = RedirectResponse("/login", status_code=303, headers=SECURITY_HEADERS)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
