@@ -5,6 +5,8 @@ argument (arguments end up in shell history and ``ps``)."""
 
 from __future__ import annotations
 
+import json
+import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ from accounts.models import Role, TokenKind
 from accounts.scope import Scope
 from geo.db import session_scope
 from geo.errors import DaofuError
+from geo.settings import get_settings
 
 app = typer.Typer(
     help="维护人员账户 Accounts: add, list, disable, enable, tokens.", no_args_is_help=True
@@ -161,3 +164,37 @@ def revoke(name: str) -> None:
         user = service.get_user(session, name)
         count = service.revoke_all(session, user, actor=ACTOR)
         console.print(f"revoked {count} session(s) and token(s) of {user.username}")
+
+
+DEMO_ACCOUNTS = (
+    ("demo-admin", Role.admin, None, "演示管理员"),
+    ("demo-reviewer", Role.reviewer, "370100", "济南市审核员（演示）"),
+    ("demo-lixia", Role.maintainer, "370102", "历下区维护员（演示）"),
+    ("demo-nanjing", Role.maintainer, "320100", "南京市维护员（演示）"),
+)
+
+
+@app.command("demo")
+def demo_accounts() -> None:
+    """Create the demo's accounts (admin, a Jinan reviewer, maintainers of 历下区 and
+    Nanjing) with generated passwords, kept in ``.daofu/demo-accounts.json`` (mode 600).
+    Accounts that exist are left as they are."""
+    path = get_settings().home / "demo-accounts.json"
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    with _friendly_errors(), session_scope() as session:
+        for name, role, scope, display in DEMO_ACCOUNTS:
+            if service.find_user(session, name) is not None:
+                continue
+            password = known.get(name) or secrets.token_urlsafe(12)
+            service.create_user(
+                session, name, password, role, Scope.of(scope) if scope else None, display, ACTOR
+            )
+            known[name] = password
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(known, ensure_ascii=False, indent=1))
+    path.chmod(0o600)
+    table = Table("账户 user", "角色 role", "范围 scope", "密码 password")
+    for name, role, scope, _ in DEMO_ACCOUNTS:
+        table.add_row(name, role.value, scope or "全部", known.get(name, "(set before)"))
+    console.print(table)
+    console.print(f"passwords kept in {path}; log in at /login")

@@ -117,6 +117,11 @@ def _find_user(session: Session, username: str, for_update: bool = False) -> Use
     return session.scalars(query).one_or_none()
 
 
+def find_user(session: Session, username: str) -> User | None:
+    """The user of this name (any case), or None."""
+    return _find_user(session, username)
+
+
 def get_user(session: Session, username: str) -> User:
     """The user of this name, or :class:`UserNotFound`."""
     user = _find_user(session, username)

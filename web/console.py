@@ -1,0 +1,5 @@
+"""The maintainer console (placeholder until it lands)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
