@@ -6,6 +6,7 @@ the API does (the checks live in the service layer).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,9 +41,27 @@ def _friendly_errors() -> Iterator[None]:
     except DaofuError as error:
         console.print(f"[red]{error.title}[/red]: {error.message}")
         if isinstance(error, UploadRejected):
-            for problem in error.report.get("problems", [])[:200]:
+            problems = error.report.get("problems", [])
+            for problem in problems[:SHOWN_PROBLEMS]:
                 _print_problem(problem)
+            _print_more(len(problems))
         raise typer.Exit(1) from error
+
+
+SHOWN_PROBLEMS = 200
+
+
+def _print_more(count: int) -> None:
+    if count > SHOWN_PROBLEMS:
+        console.print(
+            f"  … 另有 {count - SHOWN_PROBLEMS:,} 条 more (--report FILE writes them all)"
+        )
+
+
+def _write_report(path: Path | None, report: dict[str, object]) -> None:
+    if path is not None:
+        path.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+        console.print(f"报告 report → {path}")
 
 
 def _print_problem(problem: dict[str, object]) -> None:
@@ -73,6 +92,9 @@ def upload_command(
     entity: Entity = typer.Option(Entity.sites, help="sites or facilities"),
     accept_good: bool = typer.Option(False, "--accept-good", help="take only the good rows"),
     dry_run: bool = typer.Option(False, "--dry-run", help="only check, write nothing"),
+    report_file: Path = typer.Option(
+        None, "--report", dir_okay=False, help="write the whole report as JSON to this file"
+    ),
 ) -> None:
     """Check a file row by row and draft a change set of it for review."""
     with (
@@ -87,26 +109,32 @@ def upload_command(
         ) as progress,
     ):
         task = progress.add_task("rows", total=None)
-        report, change_set = service.upload(
-            session,
-            acting_user(session, user),
-            file_name=file.name,
-            data=file.read_bytes(),
-            entity=entity,
-            crs=crs,
-            accept_good_rows=accept_good,
-            dry_run=dry_run,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
-        )
+        try:
+            report, change_set = service.upload(
+                session,
+                acting_user(session, user),
+                file_name=file.name,
+                data=file.read_bytes(),
+                entity=entity,
+                crs=crs,
+                accept_good_rows=accept_good,
+                dry_run=dry_run,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except UploadRejected as rejected:
+            _write_report(report_file, rejected.report)
+            raise
         progress.update(task, completed=report.rows_total, total=report.rows_total)
+    _write_report(report_file, report.to_json())
     summary = report.summary()
     console.print(
         f"{summary['file']}: {summary['rows_total']:,} 行 rows, "
         f"{summary['rows_good']:,} 可用 good, {summary['rows_bad']:,} 有误 bad, "
         f"{summary['warnings']:,} 提示 warnings"
     )
-    for problem in report.problems[:200]:
+    for problem in report.problems[:SHOWN_PROBLEMS]:
         _print_problem(_problem_dict(problem))
+    _print_more(len(report.problems))
     if change_set is not None:
         console.print(
             f"[green]已提交变更集 change set {change_set.id} (draft), "

@@ -417,15 +417,12 @@ def _read_xlsx(file_name: str, data: bytes, max_rows: int) -> RawTable:
 
 
 def _sheet_records(sheet: Any) -> Iterator[tuple[int, list[str | None]]]:
-    """Non-empty rows with their true sheet row number."""
-    number = 0
-    for cells in sheet.iter_rows():
-        number += 1
-        texts = [cell_text(getattr(c, "value", None)) for c in cells]
-        if not any(t is not None and t.strip() for t in texts):
-            continue
-        number = next((c.row for c in cells if getattr(c, "row", None)), number)
-        yield number, texts
+    """Non-empty rows with their sheet row number (read-only sheets yield the missing
+    rows of the XML as empty ones, so counting keeps the numbers true)."""
+    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        texts = [v if isinstance(v, str) else cell_text(v) for v in values]
+        if any(t is not None and t.strip() for t in texts):
+            yield number, texts
 
 
 def _chain(
@@ -618,50 +615,68 @@ def _cpg_encoding(content: bytes) -> str | None:
 def _read_ogr(
     file_name: str, path: Path, kind: str, layer: str | None, encoding: str | None, max_rows: int
 ) -> RawTable:
+    """Read a GeoPackage layer or a Shapefile; a Shapefile's .dbf is decoded with the
+    .cpg's encoding, else the code page of its header, else UTF-8 and then GBK."""
     import pyogrio
 
-    try:
-        info = pyogrio.read_info(path, layer=layer)
-    except Exception as error:  # GDAL raises many kinds
-        raise UploadUnreadable(
-            file_name, f"无法读取 cannot read the {kind} file: {error}"
-        ) from error
-    count = int(info.get("features") or 0)
-    if count > max_rows:
-        raise _too_many(count, max_rows)
-    if count == 0:
-        raise _no_rows(file_name, "图层中没有要素 the layer has no features")
     attempts: list[str | None] = [None]
+    dbf = path.with_suffix(".dbf")
+    original = dbf.read_bytes() if kind == "shp" else b""
     if kind == "shp":
-        # without a .cpg (or a code page in the .dbf header) GDAL guesses Latin-1, which
-        # turns Chinese into mojibake; Chinese shapefiles are usually GBK
-        detected = str(info.get("encoding") or "").upper()
-        guessed = detected in ("", "ISO-8859-1", "UTF-8")
-        attempts = [encoding] if encoding else ([] if guessed else [None])
-        attempts += [e for e in ("utf-8", "gb18030") if e != encoding]
-    frame = None
-    used: str | None = None
+        first = encoding or ("gb18030" if original[29:30] in _GBK_LDIDS else "utf-8")
+        attempts = [first, *(e for e in ("utf-8", "gb18030") if e != first)]
     for attempt in attempts:
+        if kind == "shp":
+            dbf.write_bytes(_mend_field_names(original, attempt or "utf-8"))
         try:
+            info = pyogrio.read_info(path, layer=layer, encoding=attempt)
+            count = int(info.get("features") or 0)
+            if count > max_rows:
+                raise _too_many(count, max_rows)
+            if count == 0:
+                raise _no_rows(file_name, "图层中没有要素 the layer has no features")
             frame = pyogrio.read_dataframe(path, layer=layer, encoding=attempt)
         except UnicodeDecodeError:
             continue
+        except (UploadTooLarge, UploadUnreadable):
+            raise
         except Exception as error:  # GDAL raises many kinds
             raise UploadUnreadable(
                 file_name, f"无法读取 cannot read the {kind} file: {error}"
             ) from error
-        used = attempt
-        break
-    if frame is None:
-        raise UploadUnreadable(
-            file_name,
-            "属性表 (.dbf) 的文字编码无法识别 (试过 UTF-8 与 GBK)，请附上 .cpg 文件 cannot "
-            "decode the attribute table (.dbf) as UTF-8 or GBK: add a .cpg file naming its "
-            "encoding",
-        )
-    if kind == "shp" and used is None:
-        used = str(info.get("encoding") or "") or None
-    return _frame_table(file_name, kind, frame, used)
+        return _frame_table(file_name, kind, frame, attempt)
+    raise UploadUnreadable(
+        file_name,
+        "属性表 (.dbf) 的文字编码无法识别 (试过 UTF-8 与 GBK)，请附上 .cpg 文件 cannot "
+        "decode the attribute table (.dbf) as UTF-8 or GBK: add a .cpg file naming its "
+        "encoding",
+    )
+
+
+_GBK_LDIDS = (b"\x4d", b"\x7a")  # .dbf language driver ids of code page 936
+
+
+def _mend_field_names(dbf: bytes, encoding: str) -> bytes:
+    """Trim a multi-byte character cut in half at the end of a .dbf field name.
+
+    Field names hold at most 10 bytes, and writers cut '区划代码' (12 bytes in UTF-8)
+    to 10, mid-character; the name is kept up to its last whole character.
+    """
+    mended = bytearray(dbf)
+    offset = 32
+    while offset + 32 <= len(dbf) and dbf[offset] != 0x0D:
+        name = dbf[offset : offset + 11].split(b"\0", 1)[0]
+        for cut in range(len(name), max(len(name) - 4, 0), -1):
+            try:
+                name[:cut].decode(encoding)
+            except UnicodeDecodeError as error:
+                if error.reason != "unexpected end of data":
+                    break
+                continue
+            mended[offset : offset + 11] = name[:cut].ljust(11, b"\0")
+            break
+        offset += 32
+    return bytes(mended)
 
 
 def _frame_table(file_name: str, kind: str, frame: Any, encoding: str | None) -> RawTable:

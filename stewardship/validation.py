@@ -25,6 +25,10 @@ column a row with an id (编号) is a change, one without is an addition.
   an addition and :attr:`CleanRow.values` holds the full merged record.
 - **retire**: only the id counts; other cells are ignored. ``values``: the record as it is.
 
+Duplicates (same normalised name within 50 m) are looked for among the earlier rows and
+the published records; a record that the file changes or retires is represented by its
+row instead, so replacing a record (retire one, add another) is no duplicate.
+
 Each problem names the row as the maintainer sees it, the column as written in the file
 (the canonical field name when the file has no such column; ``geometry`` for a
 feature's geometry), a stable code (the keys of :data:`MESSAGES`) and a message in
@@ -302,6 +306,15 @@ def header_field(header: str) -> tuple[str | None, str | None]:
     if match and match.start() > 0:
         suffix, text = match.group(1), text[: match.start()]
     return _FIELD_OF.get(_key(text)), suffix
+
+
+def _truncated_field(header: str) -> str | None:
+    """A Shapefile field name cut to 10 bytes ('区划代码' in UTF-8 is 12): the field whose
+    Chinese header alone starts with it."""
+    if len(header) < 3 or not all("\u4e00" <= c <= "\u9fff" for c in header):
+        return None
+    fields = {field for word, field in _FIELD_OF.items() if word.startswith(header)}
+    return fields.pop() if len(fields) == 1 else None
 
 
 def normalise_name(name: str) -> str:
@@ -689,7 +702,7 @@ class _Validator:
             self.report.problems.extend(row.problems)
             if self.progress and done % PROGRESS_EVERY == 0:
                 self.progress(done)
-        if self.progress:
+        if self.progress and len(rows) % PROGRESS_EVERY:
             self.progress(len(rows))
         return self.report
 
@@ -740,6 +753,8 @@ class _Validator:
         hints: list[tuple[str, str]] = []
         for header in self.table.headers:
             canonical, suffix = header_field(header)
+            if canonical is None and self.table.format == "shp":
+                canonical = _truncated_field(header)
             if canonical is None or canonical not in allowed:
                 self.report.columns_ignored.append(header)
                 continue
@@ -841,7 +856,11 @@ class _Validator:
         self._check_scope(row, "id", record.region_code, record.department, current=True)
 
     def _coordinates(self, row: _Row) -> None:
+        """The point as written: a feature's geometry, else the 经度/纬度 (or 经纬度) cells."""
         cells, raw = row.cells, row.raw
+        if raw.geometry is not None:
+            (row.lon, row.lat), row.source = raw.geometry, "geometry"
+            return
         lon_text, lat_text = cells.get("lon"), cells.get("lat")
         pair = cells.get("lonlat")
         if pair and not (lon_text or lat_text):
@@ -851,10 +870,8 @@ class _Validator:
                 return
             lon_text, lat_text = parts
         if not (lon_text or lat_text):
-            if raw.geometry is not None:
-                (row.lon, row.lat), row.source = raw.geometry, "geometry"
-            elif raw.values.get(GEOMETRY_ERROR):
-                self.problem(row, None, "bad_geometry", value=raw.values[GEOMETRY_ERROR])
+            if raw.values.get(GEOMETRY_ERROR):
+                self.problem(row, "geometry", "bad_geometry", value=raw.values[GEOMETRY_ERROR])
             return  # else: a change keeps its location; an addition is told in pass 2
         if not (lon_text and lat_text):
             name = "lat" if lon_text else "lon"
@@ -902,8 +919,6 @@ class _Validator:
 
     def _impossible(self, row: _Row, swapped: bool) -> None:
         where = "geometry" if row.source == "geometry" else "lon"
-        if where == "lon" and abs(row.lat) > 90 and abs(row.lon) <= 180:
-            where = "lat"
         pair = f"{row.lon!r}, {row.lat!r}"
         if swapped:
             fixed = f"{row.lat!r}, {row.lon!r}"
@@ -920,6 +935,8 @@ class _Validator:
                 "GeoPackage or Shapefile with its coordinate system",
             )  # fmt: skip
         elif abs(row.lon) > 180 or abs(row.lat) > 90:
+            if where == "lon" and abs(row.lon) <= 180:
+                where = "lat"
             self._bad_coordinate(
                 row, where, pair, "超出经纬度范围 (|经度| ≤ 180, |纬度| ≤ 90)",
                 "is out of range (|lon| ≤ 180, |lat| ≤ 90)",
@@ -1032,7 +1049,7 @@ class _Validator:
 
     def _facility_fields(self, row: _Row, values: dict[str, Any]) -> None:
         self._word(row, values, "category", _CATEGORY_OF, FACILITY_CATEGORY_NAMES)
-        if not values["category"]:
+        if not values["category"] and not row.cells.get("category"):
             accepted = "、".join(FACILITY_CATEGORY_NAMES.values())
             self.missing(row, "category", f"类别 ({accepted})", "the category")
         code, stated = self._region_code(row, values)
@@ -1101,7 +1118,7 @@ class _Validator:
                 row, canonical, "outside_scope", value=value, what_zh="区划", what_en="region",
                 **whose,
             )  # fmt: skip
-        elif self.entity is Entity.sites and not scope.covers_department(department):
+        if self.entity is Entity.sites and not scope.covers_department(department):
             self.problem(
                 row, canonical if current else "department", "outside_scope",
                 value=department or "(空 blank)", what_zh="部门", what_en="department", **whose,
@@ -1112,7 +1129,7 @@ class _Validator:
         tolerance; and in the district of its region code, else a warning."""
         context = self.context
         code: str | None = values.get("region_code")
-        where = "geometry" if row.source == "geometry" else "lon"
+        where = {"geometry": "geometry", "kept": "region_code"}.get(row.source, "lon")
         city = code[:4].ljust(12, "0") if code else context.city_code
         found_city = self.city_at.get(id(row))
         found_district = self.district_at.get(id(row))

@@ -14,6 +14,7 @@ from geo.cli import add_data_load, console, data_app, db_app
 from geo.settings import get_settings
 from routing.cli import app as roads_app
 from routing.cli import bench_app
+from stewardship.bench import bench_upload_command
 from stewardship.cli import app as sites_app
 from web.datasets import ALL_DATASETS
 
@@ -29,6 +30,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(sites_app, name="sites")
 bench_app.command("search")(bench_search_command)
 bench_app.command("match")(bench_match_command)
+bench_app.command("upload")(bench_upload_command)
 app.add_typer(bench_app, name="bench")
 
 
