@@ -56,6 +56,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from accounts.scope import Scope
@@ -445,6 +446,34 @@ def load_context(
     session: Session, entity: Entity, crs: CRS, scope: Scope, city_code: str | None = None
 ) -> ValidationContext:
     """Read division codes, city and district boundaries and the published records."""
+    regions, boundaries = _divisions(session)
+    return ValidationContext(
+        entity=entity,
+        crs=crs,
+        scope=scope,
+        regions=regions,
+        city_boundaries=boundaries[RegionLevel.city],
+        district_boundaries=boundaries[RegionLevel.district],
+        existing=_load_existing(session, entity),
+        city_code=full_code(city_code, "city_code") if city_code else None,
+    )
+
+
+_Divisions = tuple[dict[str, RegionEntry], dict[RegionLevel, dict[str, BaseGeometry]]]
+_divisions_cache: dict[str, _Divisions] = {}
+_DIVISIONS_FINGERPRINT = sql(
+    "SELECT (SELECT count(*) FROM regions) || ':' || coalesce(string_agg(sha256, ':' "
+    "ORDER BY name), '') FROM dataset_loads WHERE name IN ('divisions', 'boundaries')"
+)
+
+
+def _divisions(session: Session) -> _Divisions:
+    """Division codes and city/district boundaries, read once per process and again only
+    when the divisions or boundaries were reloaded (so a single edit checks in milliseconds)."""
+    fingerprint = f"{session.get_bind().engine.url}|{session.scalar(_DIVISIONS_FINGERPRINT)}"
+    cached = _divisions_cache.get(fingerprint)
+    if cached is not None:
+        return cached
     regions = {
         code: RegionEntry(name, level)
         for code, name, level in session.execute(select(Region.code, Region.name, Region.level))
@@ -461,16 +490,9 @@ def load_context(
     geometries = shapely.from_wkb([bytes(row[2]) for row in rows])
     for (code, level, _), geometry in zip(rows, geometries, strict=True):
         boundaries[level][code] = geometry
-    return ValidationContext(
-        entity=entity,
-        crs=crs,
-        scope=scope,
-        regions=regions,
-        city_boundaries=boundaries[RegionLevel.city],
-        district_boundaries=boundaries[RegionLevel.district],
-        existing=_load_existing(session, entity),
-        city_code=full_code(city_code, "city_code") if city_code else None,
-    )
+    _divisions_cache.clear()
+    _divisions_cache[fingerprint] = (regions, boundaries)
+    return regions, boundaries
 
 
 def _load_existing(session: Session, entity: Entity) -> dict[int, ExistingRecord]:
@@ -478,8 +500,7 @@ def _load_existing(session: Session, entity: Entity) -> dict[int, ExistingRecord
     names = _SITE_FIELDS if entity is Entity.sites else _FACILITY_FIELDS
     columns = [getattr(model, name) for name in names[:-2]]
     query = select(model.id, *columns, func.ST_X(model.geom), func.ST_Y(model.geom))
-    if model is Site:
-        query = query.where(Site.status == SiteStatus.published)
+    query = query.where(model.status == SiteStatus.published)
     records: dict[int, ExistingRecord] = {}
     for row in session.execute(query):
         values = {
