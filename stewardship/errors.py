@@ -37,6 +37,14 @@ class UploadRejected(InvalidInput):
         self.report = report
 
 
+class UploadOutOfScope(UploadRejected):
+    """Every bad row of the upload is outside the uploader's scope: a 403, with the report."""
+
+    code = "upload_out_of_scope"
+    status = 403
+    title = "超出权限范围 Upload outside your scope"
+
+
 class ChangeSetNotFound(NotFound):
     code = "change_set_not_found"
 

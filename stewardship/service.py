@@ -15,6 +15,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from accounts.errors import Forbidden
 from accounts.models import Role, User
 from accounts.permissions import require_role, require_scope
 from catalogue.loading import link_sites_by_rules
@@ -26,6 +27,7 @@ from geo.settings import get_settings
 from stewardship.errors import (
     ChangeSetConflict,
     ChangeSetNotFound,
+    UploadOutOfScope,
     UploadRejected,
     UploadTooLarge,
     VersionNotFound,
@@ -169,7 +171,7 @@ def upload(
     report = validate(table, load_context(session, entity, crs, user.scope), tick)
     if dry_run:
         return report, None
-    _refuse_unless_acceptable(report, accept_good_rows)
+    _refuse_unless_acceptable(report, accept_good_rows, user.scope.describe())
     change_set = draft_change_set(
         session,
         user,
@@ -182,7 +184,9 @@ def upload(
     return report, change_set
 
 
-def _refuse_unless_acceptable(report: UploadReport, accept_good_rows: bool) -> None:
+def _refuse_unless_acceptable(
+    report: UploadReport, accept_good_rows: bool, scope_description: str
+) -> None:
     counts = f"{len(report.bad_rows)} 行有误 bad rows, {len(report.good)} 行可用 good rows"
     if report.file_errors:
         first = report.file_errors[0]
@@ -190,6 +194,13 @@ def _refuse_unless_acceptable(report: UploadReport, accept_good_rows: bool) -> N
             f"文件有误，未写入任何数据 — file rejected: {first.message}", report.to_json()
         )
     if not report.ok and not accept_good_rows:
+        if all(p.code == "outside_scope" for p in report.errors):
+            raise UploadOutOfScope(
+                f"{report.file_name}: {len(report.bad_rows)} 行不在您的权限范围内 "
+                f"({scope_description}) rows outside your scope; 未写入任何数据 — nothing "
+                "was written",
+                report.to_json(),
+            )
         raise UploadRejected(
             f"{report.file_name}: {counts}; 未写入任何数据 — nothing was written. "
             "改正后重新上传，或明确选择只接受正确的行 (accept=good) — fix the rows, or "
@@ -465,7 +476,7 @@ def reject(session: Session, change_set_id: int, reviewer: User, reason: str) ->
 def withdraw(session: Session, change_set_id: int, user: User) -> ChangeSet:
     change_set = get_change_set(session, change_set_id, lock=True)
     if change_set.author_id != user.id and user.role != Role.admin:
-        raise ChangeSetConflict("只有提交人可以撤回 — only its author can withdraw a change set")
+        raise Forbidden("只有提交人可以撤回 — only its author can withdraw a change set")
     _require_draft(session, change_set)
     return _decide(session, change_set, user, ChangeSetStatus.withdrawn, None)
 

@@ -314,31 +314,73 @@ def test_the_api_refuses_bad_files_with_the_rows_named(
     assert client.post("/api/uploads", files=files).status_code == 401  # signed in only
 
 
-def test_the_api_refuses_writes_outside_scope_with_403_naming_the_scope(
+def test_a_scoped_maintainer_is_refused_on_every_write_path_with_403_naming_the_scope(
     client: TestClient, session: Session, people: People
 ) -> None:
+    """A maintainer of 历下区 tries every write path on 槐荫区's records over HTTP."""
     site = session.scalars(
         select(Site).where(Site.region_code.like("370104%"), Site.status == SiteStatus.published)
     ).first()
-    assert site is not None
+    facility = session.scalars(
+        select(Facility).where(
+            Facility.region_code.like("370104%"), Facility.status == SiteStatus.published
+        )
+    ).first()
+    assert site is not None and facility is not None
+    huaiyin_site = {
+        **_values("越界新增"),
+        "region_code": HUAIYIN,
+        "lon": HUAIYIN_POINT[0],
+        "lat": HUAIYIN_POINT[1],
+    }
+    huaiyin_facility = {
+        "name": "越界停车场",
+        "category": "parking",
+        "region_code": HUAIYIN,
+        "lon": HUAIYIN_POINT[0],
+        "lat": HUAIYIN_POINT[1],
+    }
+    outside_file = site_csv([new_site("越界上传中心", HUAIYIN_POINT, 区划代码=HUAIYIN)])
     headers = people.bearer(session, people.maintainer)
     for method, path, body in (
+        ("POST", "/api/sites", huaiyin_site),
         ("PATCH", f"/api/sites/{site.id}", {"phone": "0531-0"}),
         ("DELETE", f"/api/sites/{site.id}", None),
-        (
-            "POST",
-            "/api/sites",
-            {
-                **_values("越界新增"),
-                "region_code": HUAIYIN,
-                "lon": HUAIYIN_POINT[0],
-                "lat": HUAIYIN_POINT[1],
-            },
-        ),
+        ("POST", "/api/facilities", huaiyin_facility),
+        ("PATCH", f"/api/facilities/{facility.id}", {"name": "改名"}),
+        ("DELETE", f"/api/facilities/{facility.id}", None),
     ):
         answer = client.request(method, path, json=body, headers=headers)
-        assert answer.status_code == 403, (method, answer.text)
-        assert "370102000000" in answer.text, answer.text
+        assert answer.status_code == 403, (method, path, answer.text)
+        assert "370102000000" in answer.json()["detail"], answer.text  # the user's own scope
+    upload = client.post(
+        "/api/uploads", files={"file": ("o.csv", outside_file, "text/csv")}, headers=headers
+    )
+    assert upload.status_code == 403 and "370102000000" in upload.json()["detail"]
+    assert upload.json()["report"]["bad_rows"] == [2]
+
+    # review paths: a maintainer never reviews, and a withdrawal is the author's
+    _, theirs = service.upload(
+        session,
+        people.maintainer_huaiyin,
+        file_name="t.csv",
+        data=site_csv([new_site("槐荫送审中心", HUAIYIN_POINT, 区划代码=HUAIYIN)]),
+        entity=Entity.sites,
+        crs=CRS.wgs84,
+    )
+    assert theirs is not None
+    for path, body in (
+        (f"/api/change-sets/{theirs.id}/approve", {}),
+        (f"/api/change-sets/{theirs.id}/reject", {"reason": "不对"}),
+        (f"/api/change-sets/{theirs.id}/withdraw", None),
+    ):
+        answer = client.post(path, json=body, headers=headers)
+        assert answer.status_code == 403, (path, answer.text)
+    assert session.get(ChangeSet, theirs.id).status == ChangeSetStatus.draft  # type: ignore[union-attr]
+    version = service.approve(session, theirs.id, people.reviewer).version
+    answer = client.post(f"/api/versions/{version - 1}/rollback", json={}, headers=headers)
+    assert answer.status_code == 403, answer.text
+    assert service.current_version(session) == version
     agent = people.bearer(session, people.agent)
     assert client.post("/api/sites", json=_values("代理新增"), headers=agent).status_code == 403
 
