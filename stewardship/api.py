@@ -379,6 +379,43 @@ _edit_routes(Entity.sites, SiteEdit)
 _edit_routes(Entity.facilities, FacilityEdit)
 
 
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    entity: str
+    entity_id: str | None
+    detail: dict[str, Any]
+
+
+@router.get("/audit", response_model=list[AuditOut], summary="审计日志 Who did what (reviewers)")
+def audit_log(
+    session: SessionDep,
+    user: CurrentUser,
+    entity: Annotated[str | None, Query(max_length=50, description="e.g. change_set, user")] = None,
+    entity_id: Annotated[str | None, Query(max_length=50)] = None,
+    actor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[AuditOut]:
+    entries = service.audit_log(
+        session, user, what=entity, what_id=entity_id, actor=actor, limit=limit, offset=offset
+    )
+    return [
+        AuditOut(
+            id=e.id,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            entity=e.entity,
+            entity_id=e.entity_id,
+            detail=e.detail,
+        )
+        for e in entries
+    ]
+
+
 @router.get(
     "/export/{entity}",
     summary="导出已发布数据 Export published sites or facilities (GeoJSON, CSV, XLSX)",

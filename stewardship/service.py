@@ -724,3 +724,25 @@ def preview(changes: Iterable[Change]) -> dict[str, Any]:
             }
         )
     return {"type": "FeatureCollection", "features": features}
+
+
+def audit_log(
+    session: Session,
+    viewer: User,
+    *,
+    what: str | None = None,
+    what_id: str | None = None,
+    actor: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[AuditEntry]:
+    """Who did what, newest first: for reviewers and admins."""
+    require_role(viewer, *REVIEWERS)
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
+    if what:
+        stmt = stmt.where(AuditEntry.entity == what)
+    if what_id:
+        stmt = stmt.where(AuditEntry.entity_id == what_id)
+    if actor:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    return list(session.scalars(stmt))

@@ -297,6 +297,16 @@ def test_the_api_uploads_reviews_publishes_and_shows_the_site(
     sites = client.get("/api/sites", params={"q": "接口上传中心"}).json()
     assert [f["properties"]["name"] for f in sites["features"]] == ["接口上传中心"]
     assert client.get("/api/versions").json()[0]["version"] == version
+    audit = client.get(
+        "/api/audit",
+        params={"entity": "change_set", "entity_id": change_set["id"]},
+        headers=reviewer,
+    ).json()
+    assert [(e["actor"], e["action"]) for e in audit] == [
+        ("reviewer1", "publish"),
+        ("maint_lixia", "draft"),
+    ]
+    assert client.get("/api/audit", headers=maintainer).status_code == 403
 
 
 def test_the_api_refuses_bad_files_with_the_rows_named(
