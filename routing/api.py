@@ -1,4 +1,5 @@
-"""HTTP API of routing: ``/api/route``, ``/api/nearest-sites``, ``/api/isochrone``, ``/api/matrix``.
+"""HTTP API of routing: ``/api/route``, ``/api/nearest-sites``, ``/api/isochrone``, ``/api/matrix``,
+``/api/roads`` (the roads in view, for the offline base map).
 
 Thin: parses points (``lon,lat`` in ``crs``), asks the engine, converts answers
 back to ``crs``. Errors are typed (:mod:`routing.errors`, :mod:`geo.errors`);
@@ -15,20 +16,22 @@ import numpy as np
 import shapely
 from fastapi import APIRouter, Depends, Query
 from geoalchemy2.shape import to_shape
-from shapely.geometry import mapping
+from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
-from geo.api import parse_lonlat
+from geo.api import parse_bbox, parse_lonlat
 from geo.coords import CRS, geometry_from_wgs84
 from geo.db import request_session
 from geo.errors import InvalidInput
 from geo.models import SiteKind, SiteLevel
-from routing import service
+from geo.schemas import Feature, FeatureCollection
+from routing import basemap, service
 from routing.engine import Route
 from routing.holder import EngineHolder, default_holder
 from routing.profiles import Mode
 from routing.schemas import (
+    ATTRIBUTION,
     Geometry,
     IsochroneFeature,
     IsochroneProperties,
@@ -257,3 +260,50 @@ def post_matrix(session: SessionDep, holder: HolderDep, body: MatrixRequest) -> 
     return Matrix(
         durations_s=durations, mode=mode_.value, network_version=engine.network.version_id
     )
+
+
+class RoadCollection(FeatureCollection):
+    """Roads in view as GeoJSON LineStrings; ``classes`` lists the highway classes shown."""
+
+    classes: list[str] | None = None
+    truncated: bool = False
+    attribution: str = ATTRIBUTION
+
+
+@router.get(
+    "/roads",
+    response_model=RoadCollection,
+    summary="道路底图 Roads of the active networks in a bbox (simplified, for the offline map)",
+)
+def get_roads(
+    session: SessionDep,
+    bbox: Annotated[str, Query(description="minLon,minLat,maxLon,maxLat")],
+    crs: str = "wgs84",
+) -> RoadCollection:
+    crs_ = parse_crs(crs)
+    box = parse_bbox(bbox, crs_)
+    if max(box[2] - box[0], box[3] - box[1]) > basemap.MAX_VIEW_DEG:
+        raise InvalidInput(
+            "bbox", f"范围过大 bbox wider than {basemap.MAX_VIEW_DEG}°: zoom in to see the roads"
+        )
+    found = basemap.roads_in_view(session, box)
+    features = [
+        Feature(
+            id=road.piece_id,
+            geometry=_geojson_out(road.geometry, crs_),
+            properties={"name": road.name, "highway": road.highway},
+        )
+        for road in found.roads
+    ]
+    return RoadCollection(
+        features=features,
+        numberReturned=len(features),
+        classes=list(found.classes) if found.classes is not None else None,
+        truncated=found.truncated,
+    )
+
+
+def _geojson_out(geometry: dict[str, Any], crs: CRS) -> dict[str, Any]:
+    if crs is CRS.wgs84:
+        return geometry
+    return dict(mapping(geometry_from_wgs84(shape(geometry), crs)))
