@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from catalogue.calendar import HolidayCalendar, current_calendar
 from catalogue.errors import InvalidOpeningHours
-from catalogue.hours import DayHours, day_hours, open_state
+from catalogue.hours import DayHours, day_hours, open_state, uncovered_warning
 from catalogue.models import Item, SiteItem
 from geo import service as geo_service
 from geo.db import request_session
@@ -205,6 +205,14 @@ def week_hours(expression: str, today: date, calendar: HolidayCalendar) -> list[
     return [_day_row(expression, today + timedelta(days=i), calendar, today) for i in range(7)]
 
 
+def lookahead_warning(today: date, calendar: HolidayCalendar) -> str | None:
+    """Say so when the holiday look-ahead runs into a year the calendar does not cover
+    (e.g. late November, before an admin has entered next year's 元旦 and 春节)."""
+    end = today + timedelta(days=HOLIDAY_LOOKAHEAD_DAYS)
+    years = [y for y in range(today.year, end.year + 1) if y not in calendar.covered_years]
+    return uncovered_warning(years) if years else None
+
+
 def holiday_changes(
     expression: str, today: date, calendar: HolidayCalendar, limit: int = 4
 ) -> list[HolidayChange]:
@@ -338,6 +346,7 @@ def site_context(request: Request, session: Session, site: Site) -> dict[str, An
                 "warning": state.warning,
                 "week": week_hours(expression, today, calendar),
                 "changes": holiday_changes(expression, today, calendar),
+                "uncovered": lookahead_warning(today, calendar),
             }
         except InvalidOpeningHours:
             hours = {"known": False, "expression": expression}

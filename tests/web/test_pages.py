@@ -224,6 +224,22 @@ def test_holidays_ahead_are_listed_with_this_sites_hours(
     assert "10月1日 周三 至" in text and "国庆" in text and "放假" in text and "休息" in text
 
 
+def test_a_look_ahead_into_an_uncovered_year_says_so_instead_of_no_holidays(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Late November: next year's 元旦 and 春节 are not in the calendar yet (until an admin
+    adds them), so the page must not claim there are no holidays ahead."""
+    monkeypatch.setattr(web.pages, "today_in_china", lambda: date(2026, 11, 23))
+    site = nanjing_site(session)
+    html = client.get(f"/sites/{site.id}").text
+    assert 'id="calendar-uncovered"' in html and "2027年的节假日安排尚未录入" in html
+    assert "没有节假日或调休" not in html
+
+    monkeypatch.setattr(web.pages, "today_in_china", lambda: date(2026, 3, 2))
+    html = client.get(f"/sites/{site.id}").text
+    assert 'id="calendar-uncovered"' not in html
+
+
 def test_unknown_or_unpublished_sites_get_a_friendly_404(
     client: TestClient, session: Session
 ) -> None:

@@ -471,6 +471,9 @@
   }
   if (page.item) {
     input.value = page.item;
+  }
+  if (page.item && /^[0-9A-Z][0-9A-Za-z-]{5,}$/.test(page.item)) {
+    // an item code (free text stays in the box and is matched as typed)
     Daofu.api("/api/items/" + encodeURIComponent(page.item))
       .then(chooseItem)
       .catch(function () {});
