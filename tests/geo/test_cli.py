@@ -29,10 +29,10 @@ def test_data_load_twice_skips_everything_and_prints_counts(on_test_database: st
 def test_db_commands_respect_an_external_database(on_test_database: str) -> None:
     runner = CliRunner()
     status = runner.invoke(app, ["db", "status"])
-    assert status.exit_code == 0 and "external database" in status.output
+    assert status.exit_code == 0 and "external database" in " ".join(status.output.split())
     assert "***" in status.output  # the password is never printed
     up = runner.invoke(app, ["db", "up"])
-    assert up.exit_code == 0 and "no local cluster" in up.output
+    assert up.exit_code == 0 and "no local cluster" in " ".join(up.output.split())
     migrate = runner.invoke(app, ["db", "migrate"])
     assert migrate.exit_code == 0 and "head" in migrate.output
 
