@@ -411,3 +411,34 @@ def test_upload_size_limit_is_a_clear_413(
     assert answer.status_code == 413
     assert "DAOFU_UPLOAD_MAX_BYTES" in answer.json()["detail"]
     assert session.scalar(select(func.count()).select_from(Publication)) is not None
+
+
+def test_a_facilities_file_in_bd09_is_published_and_listed(
+    client: TestClient, session: Session, people: People
+) -> None:
+    from geo.coords import bd09_to_wgs84, wgs84_to_bd09
+
+    bx, by = wgs84_to_bd09(*LIXIA_POINT)
+    data = (
+        "名称,类别,子类,地址,营业时间,经度,纬度\n"
+        f"泉城示例停车场,停车设施,公共停车场,历下区示例路2号,24/7,{bx:.7f},{by:.7f}\n"
+        f"示例社区卫生服务站,医疗卫生,,历下区示例路3号,Mo-Fr 08:00-17:00,"
+        f"{bx + 0.002:.7f},{by:.7f}\n"
+    ).encode("gb18030")
+    report, change_set = service.upload(
+        session,
+        people.maintainer,
+        file_name="设施.csv",
+        data=data,
+        entity=Entity.facilities,
+        crs=CRS.bd09,
+    )
+    assert report.ok, report.to_json()["problems"]
+    assert change_set is not None
+    service.approve(session, change_set.id, people.reviewer)
+    found = client.get("/api/facilities", params={"q": "泉城示例停车场"}).json()["features"]
+    assert [f["properties"]["category"] for f in found] == ["parking"]
+    assert found[0]["properties"]["region_code"] == "370102000000"  # from the district it is in
+    lon, lat = found[0]["geometry"]["coordinates"]
+    wx, wy = bd09_to_wgs84(bx, by)
+    assert abs(lon - wx) < 1e-6 and abs(lat - wy) < 1e-6
