@@ -8,7 +8,6 @@ cookie and its HMAC in a hidden field. After login the session cookie ``daofu_se
 
 from __future__ import annotations
 
-from html import escape
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -23,49 +22,15 @@ from accounts.errors import AccountDisabled, AccountLocked, LoginFailed, NotAuth
 from accounts.models import TokenKind
 from geo.db import request_session
 from geo.settings import get_settings
+from web.pages import render
 
 router = APIRouter(include_in_schema=False)
 
 SessionDep = Annotated[Session, Depends(request_session)]
 LOGIN_CSRF_COOKIE = "daofu_login_csrf"
 DEFAULT_NEXT = "/console"
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "same-origin",
-}
-
-PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · 导服 daofu</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 24rem; margin: 4rem auto; padding: 0 1rem; }}
-label {{ display: block; margin: 1rem 0 .25rem; }}
-input[type=text], input[type=password] {{ width: 100%; padding: .5rem; box-sizing: border-box; }}
-button {{ margin-top: 1.25rem; padding: .5rem 1.5rem; }}
-.message {{ border-left: 4px solid #c0392b; background: #fdecea; padding: .5rem .75rem; }}
-</style></head>
-<body>
-<h1>{title}</h1>
-{body}
-</body></html>"""
-
-FORM = """{message}
-<form method="post" action="/login">
-<input type="hidden" name="csrf_token" value="{csrf}">
-<input type="hidden" name="next" value="{next}">
-<label for="username">用户名 User name</label>
-<input type="text" id="username" name="username" value="{username}"
- autocomplete="username" required autofocus>
-<label for="password">密码 Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required>
-<button type="submit">登录 Log in</button>
-</form>"""
+NO_STORE = {"Cache-Control": "no-store"}
+"""Login answers are never cached; the app's middleware adds the strict CSP and the rest."""
 
 
 def safe_next(target: str | None) -> str:
@@ -81,14 +46,14 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(
-        PAGE.format(title=escape(title), body=body), status_code=status, headers=SECURITY_HEADERS
+def _page(
+    request: Request, title: str, message: str | None, status: int = 200, **form: str
+) -> HTMLResponse:
+    response = render(
+        request, "login.html", status, title=title, message=message, form=bool(form), **form
     )
-
-
-def _message(text: str | None) -> str:
-    return f'<p class="message" role="alert">{escape(text)}</p>' if text else ""
+    response.headers.update(NO_STORE)
+    return response
 
 
 def _login_form(
@@ -100,13 +65,15 @@ def _login_form(
 ) -> HTMLResponse:
     """The form, with a fresh or the existing pre-login CSRF nonce cookie."""
     nonce = request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_nonce()
-    body = FORM.format(
-        message=_message(message),
-        csrf=escape(login_csrf_token(nonce)),
-        next=escape(next_path),
-        username=escape(username),
+    response = _page(
+        request,
+        "登录 Log in",
+        message,
+        status,
+        csrf=login_csrf_token(nonce),
+        next_path=next_path,
+        username=username,
     )
-    response = _page("登录 Log in", body, status)
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
         nonce,
@@ -146,11 +113,11 @@ def login(
         with keep_login_bookkeeping(session):
             user = service.authenticate(session, username, password, client_address(request))
     except AccountLocked as error:
-        return _page("账户已锁定 Account locked", _message(error.message), status=429)
+        return _page(request, "账户已锁定 Account locked", error.message, status=429)
     except (LoginFailed, AccountDisabled) as error:
         return _login_form(request, target, error.message, username, status=401)
     plaintext, _ = service.issue_token(session, user, TokenKind.session, label="web")
-    response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
+    response = RedirectResponse(target, status_code=303, headers=NO_STORE)
     response.set_cookie(
         SESSION_COOKIE,
         plaintext,
@@ -175,8 +142,9 @@ def logout(
     if cookie:
         if not tokens_match(csrf_token_for(cookie), csrf_token):
             return _page(
+                request,
                 "CSRF 校验失败 CSRF check failed",
-                _message("缺少或错误的 CSRF 令牌 Missing or wrong CSRF token; reload and retry."),
+                "缺少或错误的 CSRF 令牌 Missing or wrong CSRF token; reload and retry.",
                 status=403,
             )
         try:
@@ -184,6 +152,6 @@ def logout(
             service.revoke_token(session, token, actor=user)
         except NotAuthenticated:
             pass  # already expired or revoked: clearing the cookie is all that is left
-    response = RedirectResponse("/login", status_code=303, headers=SECURITY_HEADERS)
+    response = RedirectResponse("/login", status_code=303, headers=NO_STORE)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
