@@ -26,6 +26,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import math
 import tempfile
@@ -39,6 +40,7 @@ import numpy as np
 import pyproj
 
 from stewardship.errors import UploadTooLarge, UploadUnreadable
+from stewardship.headers import looks_like_header
 
 GEOMETRY_ERROR = "__geometry_error__"
 EXTRA_CELLS = "__extra_cells__"
@@ -247,16 +249,26 @@ def _no_rows(file_name: str, what: str) -> UploadUnreadable:
     return UploadUnreadable(file_name, f"文件没有数据行 the file has no data rows ({what})")
 
 
+TITLE_ROWS_MAX = 10
+"""Rows above the header (a sheet's title, a date line) that are looked past."""
+
+
 def _tabulate(
     file_name: str, records: Iterable[tuple[int, list[str | None]]], max_rows: int
 ) -> tuple[list[str], list[RawRow]]:
-    """Header = first non-empty record; data rows after it, fully empty ones skipped."""
+    """Header = the first of the leading non-empty records that names known fields (a
+    title row such as '历下区便民服务中心名录' above it is skipped), else the first
+    non-empty record; data rows after it, fully empty ones skipped."""
     iterator = iter(records)
-    header_cells: list[str | None] | None = None
-    for _number, cells in iterator:
+    leading: list[tuple[int, list[str | None]]] = []
+    for number, cells in iterator:
         if any(c is not None and str(c).strip() for c in cells):
-            header_cells = cells
-            break
+            leading.append((number, cells))
+            if looks_like_header(cells) or len(leading) == TITLE_ROWS_MAX + 1:
+                break
+    found = next((i for i, (_, cells) in enumerate(leading) if looks_like_header(cells)), 0)
+    header_cells = leading[found][1] if leading else None
+    iterator = itertools.chain(leading[found + 1 :], iterator)
     if header_cells is None:
         raise UploadUnreadable(
             file_name, "文件中没有列名行 no header row: the file has no non-empty row"

@@ -76,6 +76,12 @@ from geo.models import (
     SiteLevel,
     SiteStatus,
 )
+from stewardship.headers import (
+    FIELD_OF,
+    header_field,
+    lookup_key,
+    lookup_table,
+)
 from stewardship.reading import EXTRA_CELLS, GEOMETRY_ERROR, RawRow, RawTable
 from stewardship.report import Action, CleanRow, Entity, Problem, Severity, UploadReport
 
@@ -224,23 +230,6 @@ _FACILITY_FIELDS = (
 _TEXT_FIELDS = ("name", "address", "phone", "opening_hours", "department", "subcategory")
 _CODED = ("level", "kind", "category", "region_code")  # read by their own parsers
 
-_ALIASES = {
-    "id": "id 编号 站点编号 场所编号 设施编号 记录编号",
-    "action": "action 操作 操作类型",
-    "name": "name 名称 场所名称 站点名称 设施名称 网点名称",
-    "address": "address 地址 详细地址",
-    "lon": "lon lng long longitude x 经度",
-    "lat": "lat latitude y 纬度",
-    "lonlat": "lonlat lnglat coordinates 经纬度 坐标",
-    "phone": "phone tel telephone 电话 联系电话 咨询电话",
-    "opening_hours": "opening_hours hours 办公时间 开放时间 营业时间 服务时间 工作时间",
-    "level": "level 层级 级别",
-    "kind": "kind type 类型 场所类型 站点类型",
-    "region_code": "region_code division_code adcode 区划代码 行政区划代码 统计用区划代码",
-    "department": "department 部门 所属部门 主管部门",
-    "category": "category 类别 设施类别",
-    "subcategory": "subcategory 子类 子类别",
-}
 _ENTITY_FIELDS = {
     Entity.sites: {"id", "action", "lonlat", *_SITE_FIELDS},
     Entity.facilities: {"id", "action", "lonlat", *_FACILITY_FIELDS},
@@ -282,31 +271,10 @@ _CRS_HINTS = (
 )
 
 
-def _key(text: str) -> str:
-    """A word or header for look-up: NFKC, case-folded, without spaces, '_', '-', '()'."""
-    return re.sub(r"[\s_\-()]+", "", unicodedata.normalize("NFKC", text).casefold())
-
-
-def _lookup(table: dict[Any, str]) -> dict[str, Any]:
-    return {_key(word): value for value, words in table.items() for word in words.split()}
-
-
-_FIELD_OF: dict[str, str] = _lookup(_ALIASES)
-_ACTION_OF: dict[str, Action] = _lookup(_ACTIONS)
-_LEVEL_OF: dict[str, SiteLevel] = _lookup(_LEVELS)
-_KIND_OF: dict[str, SiteKind] = _lookup(_KINDS)
-_CATEGORY_OF: dict[str, FacilityCategory] = _lookup(_CATEGORIES)
-_UNIT_SUFFIX = re.compile(r"\s*[(\[【](.*?)[)\]】]\s*$")
-
-
-def header_field(header: str) -> tuple[str | None, str | None]:
-    """(canonical field or None, the parenthesised suffix if any) of a header as written."""
-    text = unicodedata.normalize("NFKC", header).strip().strip("*").strip()
-    suffix = None
-    match = _UNIT_SUFFIX.search(text)
-    if match and match.start() > 0:
-        suffix, text = match.group(1), text[: match.start()]
-    return _FIELD_OF.get(_key(text)), suffix
+_ACTION_OF: dict[str, Action] = lookup_table(_ACTIONS)
+_LEVEL_OF: dict[str, SiteLevel] = lookup_table(_LEVELS)
+_KIND_OF: dict[str, SiteKind] = lookup_table(_KINDS)
+_CATEGORY_OF: dict[str, FacilityCategory] = lookup_table(_CATEGORIES)
 
 
 def _truncated_field(header: str) -> str | None:
@@ -314,7 +282,7 @@ def _truncated_field(header: str) -> str | None:
     Chinese header alone starts with it."""
     if len(header) < 3 or not all("\u4e00" <= c <= "\u9fff" for c in header):
         return None
-    fields = {field for word, field in _FIELD_OF.items() if word.startswith(header)}
+    fields = {field for word, field in FIELD_OF.items() if word.startswith(header)}
     return fields.pop() if len(fields) == 1 else None
 
 
@@ -834,7 +802,7 @@ class _Validator:
 
     def _action(self, row: _Row) -> None:
         action_text, id_text = row.cells.get("action"), row.cells.get("id")
-        action = _ACTION_OF.get(_key(action_text)) if action_text else None
+        action = _ACTION_OF.get(lookup_key(action_text)) if action_text else None
         if action_text and action is None:
             self.problem(row, "action", "bad_action", value=action_text)
             return
@@ -1018,7 +986,7 @@ class _Validator:
         text = row.cells.get(name)
         if not text:
             return True
-        value = words.get(_key(text))
+        value = words.get(lookup_key(text))
         if value is None:
             accepted, english = "、".join(names.values()), ", ".join(str(v) for v in names)
             self.problem(row, name, f"bad_{name}", value=text, accepted=accepted, english=english)
@@ -1239,8 +1207,3 @@ def accepted_words() -> dict[str, list[str]]:
         "action": _ACTIONS, "level": _LEVELS, "kind": _KINDS, "category": _CATEGORIES,
     }  # fmt: skip
     return {name: [w for words in t.values() for w in words.split()] for name, t in tables.items()}
-
-
-def header_aliases() -> dict[str, list[str]]:
-    """The headers each canonical field is recognised by."""
-    return {name: words.split() for name, words in _ALIASES.items()}

@@ -339,3 +339,25 @@ def test_too_many_features_in_a_geopackage(tmp_path: Path) -> None:
     frame().to_file(path, driver="GPKG")
     with pytest.raises(UploadTooLarge):
         read("sites.gpkg", path.read_bytes(), max_rows=1)
+
+
+def test_a_title_row_above_the_header_is_looked_past_and_rows_keep_their_sheet_numbers() -> None:
+    """Government spreadsheets often open with a title and a date line above the header."""
+    data = xlsx_bytes(
+        [
+            ["历下区便民服务中心名录（2026年11月）"],
+            [],
+            ["填报单位：历下区行政审批服务局"],
+            ["序号", "名称", "经度", "纬度", "区划代码"],
+            [1, "解放路街道便民服务中心", 117.0412, 36.6601, 370102001000],
+        ]
+    )
+    table = read_upload("名录.xlsx", data, max_rows=100)
+    assert table.headers == ["序号", "名称", "经度", "纬度", "区划代码"]
+    [row] = table.rows
+    assert row.row == 5 and row.values["名称"] == "解放路街道便民服务中心"
+    assert row.values["区划代码"] == "370102001000"
+
+    csv_data = "表一 场所名录\n名称,经度,纬度\n某中心,117.04,36.66\n".encode("gb18030")
+    table = read_upload("名录.csv", csv_data, max_rows=100)
+    assert table.headers == ["名称", "经度", "纬度"] and table.rows[0].row == 3
