@@ -270,6 +270,9 @@ def test_the_preview_styles_changed_retired_and_moved_sites(
     assert colours == ["rgb(230, 126, 0)", "rgb(138, 138, 138)"]
     assert page.locator("#map path.cs-move").count() == 1  # from the old place to the new
     assert page.locator("#map path.cs-old").count() == 1
+    # the published neighbours around the changes, faint, for context
+    page.wait_for_selector("#map path.cs-neighbour")
+    assert page.locator("#map path.cs-neighbour").count() >= 1
     diff = page.locator("tr.change.changed")
     assert "0531-88880000" in diff.locator("del").all_inner_texts()
     assert "0531-86660000" in diff.locator("ins").all_inner_texts()

@@ -102,8 +102,51 @@
     document.getElementById("map").setAttribute("data-ready", String(features.length));
   }
 
+  /* The published sites around the changes, faint, so a reviewer sees the neighbours
+     (a near-duplicate, a hall that moved onto another). Changed and retired ones are
+     drawn by the preview itself. */
+  var neighbours = L.layerGroup().addTo(ctx.map);
+  var neighboursKey = "";
+  var touched = {};
+  function loadNeighbours() {
+    if (ctx.map.getZoom() < 13) {
+      neighbours.clearLayers();
+      neighboursKey = "";
+      return;
+    }
+    var b = ctx.map.getBounds();
+    var sw = ctx.toLonLat(b.getSouthWest());
+    var ne = ctx.toLonLat(b.getNorthEast());
+    var bbox = [sw[0], sw[1], ne[0], ne[1]].map(function (v) { return v.toFixed(4); }).join(",");
+    if (bbox === neighboursKey) return;
+    neighboursKey = bbox;
+    Daofu.api("/api/sites", { bbox: bbox, limit: 500 })
+      .then(function (collection) {
+        neighbours.clearLayers();
+        collection.features.forEach(function (feature) {
+          if (touched[feature.id]) return;
+          L.circleMarker(ctx.toLatLng(feature.geometry.coordinates), {
+            radius: 4, color: "#5b6b7b", weight: 1, fillColor: "#aab6c2", fillOpacity: 0.7,
+            className: "cs-neighbour",
+          })
+            .bindTooltip(feature.properties.name)
+            .addTo(neighbours);
+        });
+      })
+      .catch(function () {
+        neighboursKey = "";
+      });
+  }
+
   Daofu.api(preview.url)
-    .then(draw)
+    .then(function (collection) {
+      (collection.features || []).forEach(function (feature) {
+        if (feature.properties.id) touched[feature.properties.id] = true;
+      });
+      draw(collection);
+      loadNeighbours();
+      ctx.map.on("moveend", loadNeighbours);
+    })
     .catch(function (error) {
       status.textContent = "地图预览加载失败：" + error.message;
       status.classList.add("error");
