@@ -7,34 +7,49 @@ when the citizen can be served: arrival, or opening time if that is later.
 Without a network (Jinan until its OSM extract is imported) the answer is
 ordered by straight-line distance, every result marked as an estimate, and no
 travel time is invented.
+
+A warm request asks the database nothing: the published sites (snapped once per
+mode), each item's handling sites and windows, the items and the region names are
+cached per process. At most every :data:`CACHE_CHECK_S` one cheap query asks whether
+anything was written since the caches were validated (the transaction snapshot); only
+then are the tables' fingerprints compared and what changed dropped.
 """
 
 from __future__ import annotations
 
+import gc
+import logging
 import threading
 import time
-from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import numpy as np
 from geoalchemy2 import Geography
 from numpy.typing import NDArray
 from pyproj import Geod
+from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import cast, func, select, text
 from sqlalchemy.orm import Session
 
+from catalogue import service
 from catalogue.calendar import HolidayCalendar
 from catalogue.hours import next_open, open_state, today_hours
-from catalogue.models import Item, SiteItem
-from catalogue.service import sites_handling
-from geo.models import Site, SiteStatus
+from catalogue.models import SiteItem
+from catalogue.service import ItemCard, sites_handling
+from geo.coords import CRS
+from geo.features import DEMO_LABEL, SITE_KIND_NAMES, SITE_LEVEL_NAMES, site_feature
+from geo.features import region_names as load_region_names
+from geo.models import Site, SiteKind, SiteStatus
 from geo.service import region_at
 from routing.engine import Engine, Route, Snap, Snaps
 from routing.errors import NoNetwork
 from routing.holder import EngineHolder
 from routing.profiles import Mode
 
+log = logging.getLogger(__name__)
 LonLat = tuple[float, float]
 NEARBY_LEFT_OUT = 10
 STRAIGHT_LINE_RANGE_M = 60_000.0
@@ -53,6 +68,35 @@ class MatchRequest:
     """Time needed at the window: a hall closing sooner after arrival does not count as open."""
 
 
+class ItemLike(Protocol):
+    """An item as matching needs it: its code (an ``Item`` row or a cached :class:`ItemCard`)."""
+
+    @property
+    def code(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class SiteCard:
+    """What answers show of a site, kept with the site index so a request loads no row."""
+
+    id: int
+    name: str
+    kind: SiteKind
+    opening_hours: str | None
+    region_code: str
+    lon: float
+    lat: float
+    feature: dict[str, Any]
+    """The site as a GeoJSON Feature in WGS-84, without region name and distance."""
+
+    @classmethod
+    def of(cls, site: Site) -> SiteCard:
+        feature = site_feature(site, None, CRS.wgs84).model_dump()
+        lon, lat = feature["geometry"]["coordinates"]
+        return cls(site.id, site.name, site.kind, site.opening_hours, site.region_code,
+                   float(lon), float(lat), feature)  # fmt: skip
+
+
 @dataclass
 class Candidate:
     """A site considered for the answer; ``reason`` says why it was left out, if it was."""
@@ -60,8 +104,9 @@ class Candidate:
     distance_m: float
     position: int = -1
     """Index in the :class:`SiteIndex` (routed answers)."""
-    site: Site | None = None
-    link: SiteItem | None = None
+    site: SiteCard | None = None
+    window: str | None = None
+    """Where in the site the item is handled (its link's window)."""
     duration_s: float | None = None
     arrive_at: datetime | None = None
     opens_at: datetime | None = None
@@ -78,7 +123,7 @@ class Candidate:
 
 @dataclass
 class Exclusion:
-    site: Site
+    site: SiteCard
     distance_m: float
     reason: str
     detail: str
@@ -86,7 +131,7 @@ class Exclusion:
 
 @dataclass
 class MatchOutcome:
-    item: Item
+    item: ItemLike
     request: MatchRequest
     routed: bool
     reason: str | None
@@ -100,7 +145,7 @@ def match_item(
     session: Session,
     holder: EngineHolder,
     calendar: HolidayCalendar,
-    item: Item,
+    item: ItemLike,
     request: MatchRequest,
 ) -> MatchOutcome:
     """Sites handling ``item`` ordered by when the citizen can be served there."""
@@ -109,6 +154,11 @@ def match_item(
     except NoNetwork as no_network:
         return _straight_line(session, calendar, item, request, no_network)
     return _routed(session, engine, calendar, item, request)
+
+
+def resolve_item(session: Session, item: str) -> tuple[ItemCard, list[ItemCard]]:
+    """:func:`catalogue.service.resolve_item` from the cached items (no row loaded)."""
+    return service.resolve_item_card(session, item, _item_cards(session))
 
 
 def engine_for(session: Session, holder: EngineHolder, origin: LonLat, mode: Mode) -> Engine:
@@ -141,34 +191,172 @@ def _with_distance(
 
 
 def _routed(
-    session: Session, engine: Engine, calendar: HolidayCalendar, item: Item, request: MatchRequest
-) -> MatchOutcome:
+    session: Session, engine: Engine, calendar: HolidayCalendar, item: ItemLike,
+    request: MatchRequest,
+) -> MatchOutcome:  # fmt: skip
     outcome = MatchOutcome(item, request, routed=True, reason=None, engine=engine)
     origin = engine.snap(*request.origin, request.mode, "from")
     index = site_index(session, engine)
-    handling = index.positions(_handling_ids(session, item.code))
+    links = _all_links(session)
+    handled = links.handling(item.code)
+    handling = handled.positions_in(index)
     horizon = timedelta(minutes=request.max_minutes + request.max_wait_minutes)
     clock = _Clock(calendar, request.depart_at, request.depart_at + horizon,
                    round(request.service_minutes * 60_000), outcome.warnings)  # fmt: skip
-    reached = _search(engine, origin, index, handling, clock, request)
+    targets = handled.targets_in(index, engine, request.mode)
+    reached = _search(engine, origin, index, handling, targets, clock, request)
     chosen = [
         _candidate(index, p, reached.get(p), request, calendar)
         for p in reached.served(request.k, index.site_ids)
     ]
     nearby = _nearby(index, handling, chosen, reached, engine, origin, clock, request, calendar)
-    sites = _load_sites(session, [c.position for c in chosen] + [c.position for c in nearby], index)
-    links = _links(session, item.code, [index.site_ids[c.position] for c in chosen])
     for c in chosen:
-        c.site = sites[c.position]
-        c.link = links.get(c.site.id)
+        c.site = index.card(c.position)
+        c.window = links.window(handled, c.site.id)
         assert c.arrive_at is not None and c.target is not None
         c.hours_today = today_hours(c.site.opening_hours or "24/7", c.arrive_at.date(), calendar)
-        c.route = engine.route(origin, c.target, request.mode)
+    routes = engine.routes(origin, [c.target for c in chosen if c.target], request.mode)
+    for c, route in zip(chosen, routes, strict=True):
+        c.route = route
     outcome.results = chosen
     outcome.left_out = [
-        Exclusion(sites[c.position], c.distance_m, c.reason or "", c.detail or "") for c in nearby
+        Exclusion(index.card(c.position), c.distance_m, c.reason or "", c.detail or "")
+        for c in nearby
     ]
     return outcome
+
+
+# -- caches and their freshness ----------------------------------------------------------------
+
+CACHE_CHECK_S = 2.0
+"""How long the cached sites, item → sites lists, windows, items and region names are
+trusted before the database is asked again: a site published by a maintainer is matched
+at most this much later."""
+
+_SNAPSHOT = text("SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned() IS NOT NULL")
+_FINGERPRINTS = text(
+    "SELECT pg_current_snapshot()::text, "
+    "(SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || "
+    " coalesce(max(updated_at)::text, '') FROM sites WHERE status = 'published'), "
+    "(SELECT count(*) || ':' || coalesce(sum(hashtext("
+    "  item_code || ':' || coalesce(\"window\", ''))::bigint * site_id), 0) FROM site_items), "
+    "(SELECT count(*) || ':' || coalesce(md5(string_agg(concat_ws(':', code, name, department,"
+    "  category, sample_content::text), ',' ORDER BY code)), '') FROM items)"
+)
+
+
+@dataclass
+class _Watch:
+    """When the caches were last validated, and the fingerprints they were validated with.
+
+    ``snapshot`` is the transaction snapshot the fingerprints were taken in: while a new
+    snapshot is identical, no transaction has committed since, so nothing can differ and
+    the fingerprints (a scan of the links) need not be taken again.
+    """
+
+    checked_at: float = float("-inf")
+    snapshot: str | None = None
+    sites: str = ""
+    links: str = ""
+    items: str = ""
+    names_generation: int = 0
+
+
+_watch = _Watch()
+_lock = threading.Lock()
+
+
+CHECK_AHEAD_S = 0.5
+"""A check starts in a background thread this long before the caches expire, so the
+requests of an async server do not wait for it (scanning the links takes ~0.1 s)."""
+_checking = threading.Lock()
+
+
+def _check(session: Session) -> None:
+    """Drop what may have changed; asks the database at most every :data:`CACHE_CHECK_S`."""
+    age = time.monotonic() - _watch.checked_at
+    if age < CACHE_CHECK_S - CHECK_AHEAD_S:
+        return
+    if age < CACHE_CHECK_S and _check_in_background(session):
+        return
+    _check_now(session)
+
+
+def _check_in_background(session: Session) -> bool:
+    """Start (or keep) a check on a session of its own; False where there can be none
+    (a session bound to one connection, as tests have: their changes are its own)."""
+    bind = session.get_bind()
+    if not isinstance(bind, SqlEngine):
+        return False
+    if _checking.acquire(blocking=False):
+
+        def run() -> None:
+            try:
+                with Session(bind) as own:
+                    _check_now(own)
+            except Exception:  # the next request checks in line and raises what is wrong
+                log.exception("checking the matching caches failed")
+            finally:
+                _checking.release()
+
+        threading.Thread(target=run, name="matching-check", daemon=True).start()
+    return True
+
+
+def _check_now(session: Session) -> None:
+    started = time.monotonic()
+    snapshot, writing = session.execute(_SNAPSHOT).one()
+    changed = writing or snapshot != _watch.snapshot
+    if changed:
+        taken_in, sites, links, items = session.execute(_FINGERPRINTS).one()
+    with _lock:
+        if started < _watch.checked_at:
+            return  # a check that began later has already been applied
+        if changed:
+            _region_names.clear()
+            _watch.names_generation += 1
+            _watch.links = links
+            if items != _watch.items:
+                _items_cache.clear()
+                _watch.items = items
+            _watch.sites = sites
+            # inside a transaction that writes, its own changes are not in the snapshot
+            _watch.snapshot = None if writing else taken_in
+        _watch.checked_at = max(_watch.checked_at, started)
+
+
+_items_cache: dict[str, dict[str, ItemCard]] = {}
+
+
+def _item_cards(session: Session) -> dict[str, ItemCard]:
+    """Every item's card by code, loaded once and again when the items change."""
+    _check(session)
+    fingerprint = _watch.items
+    cards = _items_cache.get(fingerprint)
+    if cards is None:
+        cards = service.item_cards(session)
+        with _lock:
+            if _watch.items == fingerprint:
+                _items_cache[fingerprint] = cards
+    return cards
+
+
+_region_names: dict[str, str | None] = {}
+
+
+def region_names(session: Session, codes: Iterable[str | None]) -> dict[str, str]:
+    """Region names by code (:func:`geo.features.region_names`), cached until the next write."""
+    _check(session)
+    generation = _watch.names_generation
+    names = {c: _region_names.get(c) for c in codes if c}
+    missing = [c for c in names if c not in _region_names]
+    if missing:
+        found = load_region_names(session, missing)
+        names.update({c: found.get(c) for c in missing})
+        with _lock:
+            if _watch.names_generation == generation:
+                _region_names.update({c: found.get(c) for c in missing})
+    return {c: n for c, n in names.items() if n is not None}
 
 
 @dataclass(frozen=True)
@@ -176,7 +364,7 @@ class SiteIndex:
     """Published sites within one network, snapped once per mode, as arrays.
 
     Built on first use and rebuilt when the sites change, so a request touches only
-    the arrays, never a row per candidate site.
+    the arrays and the rows loaded with them, never the database.
     """
 
     version_id: int
@@ -188,6 +376,10 @@ class SiteIndex:
     """The distinct opening-hours expressions; ``expr_ids`` points each site at its own."""
     expr_ids: NDArray[np.int32]
     snaps: dict[Mode, Snaps]
+    rows: list[tuple[Any, ...]] = field(default_factory=list, compare=False)
+    """Each site's columns as answers show them (:data:`_CARD_COLUMNS`), by position."""
+    cards: dict[int, SiteCard] = field(default_factory=dict, compare=False)
+    """Cards by position, made when first shown."""
 
     def positions(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
         """Positions of ``ids`` in the index (ids of sites outside the network dropped)."""
@@ -196,39 +388,115 @@ class SiteIndex:
         found = (self.site_ids[pos] == ids) if len(self.site_ids) else np.zeros(len(ids), bool)
         return np.asarray(pos[found], dtype=np.int64)
 
+    def card(self, position: int) -> SiteCard:
+        card = self.cards.get(position)
+        if card is None:
+            card = self.cards[position] = _card_of_row(self.rows[position])
+        return card
 
-_SITE_FINGERPRINT = text(
-    "SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(max(updated_at)::text, '') "
-    "FROM sites WHERE status = 'published'"
+
+_CARD_COLUMNS = (
+    Site.id,
+    func.ST_X(Site.geom),
+    func.ST_Y(Site.geom),
+    Site.opening_hours,
+    Site.name,
+    Site.level,
+    Site.kind,
+    Site.region_code,
+    Site.department,
+    Site.address,
+    Site.phone,
+    Site.attributes,
+    Site.status,
+    Site.version,
+    Site.source,
+    Site.demo,
 )
+
+
+def _card_of_row(row: tuple[Any, ...]) -> SiteCard:
+    """:meth:`SiteCard.of` from the index's columns (what ``geo.features.site_feature`` shows)."""
+    (site_id, lon, lat, hours, name, level, kind, region_code, department, address, phone,
+     attributes, status, version, source, demo) = row  # fmt: skip
+    properties = {
+        "name": name,
+        "level": level.value,
+        "level_name": SITE_LEVEL_NAMES[level],
+        "kind": kind.value,
+        "kind_name": SITE_KIND_NAMES[kind],
+        "region_code": region_code,
+        "region_name": None,
+        "department": department,
+        "address": address,
+        "phone": phone,
+        "opening_hours": hours,
+        "attributes": attributes,
+        "status": status.value,
+        "version": version,
+        "source": source,
+        "demo": demo,
+        "demo_label": DEMO_LABEL if demo else None,
+    }
+    feature = {
+        "type": "Feature",
+        "id": site_id,
+        "geometry": {"type": "Point", "coordinates": (lon, lat)},
+        "properties": properties,
+    }
+    return SiteCard(site_id, name, kind, hours, region_code, lon, lat, feature)
+
+
 _indexes: dict[int, SiteIndex] = {}
-_indexes_lock = threading.Lock()
-
-
-CACHE_CHECK_S = 2.0
-"""How long the site index and the item → sites lists are trusted before the database is
-asked again: a site published by a maintainer is matched at most this much later."""
-_checked_at: dict[int, float] = {}
+_index_building = threading.Lock()
 
 
 def site_index(session: Session, engine: Engine) -> SiteIndex:
+    _check(session)
     version = engine.network.version_id
     cached = _indexes.get(version)
-    if cached is not None and time.monotonic() - _checked_at.get(version, -1e9) < CACHE_CHECK_S:
+    if cached is not None and cached.fingerprint == _watch.sites:
         return cached
-    fingerprint = str(session.scalar(_SITE_FINGERPRINT))
-    _checked_at[version] = time.monotonic()
-    if cached is not None and cached.fingerprint == fingerprint:
-        return cached
+    with _index_building:  # one build at a time; the requests waiting for it then share it
+        fingerprint = _watch.sites
+        cached = _indexes.get(version)
+        if cached is not None and cached.fingerprint == fingerprint:
+            return cached
+        built = _build_index(session, engine, fingerprint)
+        with _lock:
+            _indexes.clear()  # one network version per city is active; old ones are not needed
+            _indexes[version] = built
+        _settle_once()
+    return built
+
+
+_settled = threading.Event()
+
+
+def _settle_once() -> None:
+    """Once per process, when the first index is built: move what lives on (the modules,
+    the road network, the caches) out of the garbage collector's reach (``gc.freeze``).
+    A full collection over those ~500k objects (pypinyin's dictionaries are most of them)
+    otherwise stops the server for ~0.25 s every few seconds while the caches fill."""
+    if not _settled.is_set():
+        _settled.set()
+        gc.collect()
+        gc.freeze()
+
+
+def _build_index(session: Session, engine: Engine, fingerprint: str) -> SiteIndex:
     west, south, east, north = engine.network.extent
-    rows = session.execute(
-        select(Site.id, func.ST_X(Site.geom), func.ST_Y(Site.geom), Site.opening_hours)
-        .where(
-            Site.status == SiteStatus.published,
-            func.ST_Intersects(Site.geom, func.ST_MakeEnvelope(west, south, east, north, 4326)),
+    rows = [
+        tuple(row)
+        for row in session.execute(
+            select(*_CARD_COLUMNS)
+            .where(
+                Site.status == SiteStatus.published,
+                func.ST_Intersects(Site.geom, func.ST_MakeEnvelope(west, south, east, north, 4326)),
+            )
+            .order_by(Site.id)
         )
-        .order_by(Site.id)
-    ).all()
+    ]
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     lon = np.array([r[1] for r in rows], dtype=np.float64)
     lat = np.array([r[2] for r in rows], dtype=np.float64)
@@ -236,34 +504,102 @@ def site_index(session: Session, engine: Engine) -> SiteIndex:
     exprs = sorted(set(hours))
     expr_ids = np.array([exprs.index(h) for h in hours], dtype=np.int32)
     snaps = {mode: engine.snap_points(lon, lat, mode) for mode in Mode}
-    built = SiteIndex(version, fingerprint, ids, lon, lat, exprs, expr_ids, snaps)
-    with _indexes_lock:
-        _indexes.clear()  # one network version per city is active; old ones are not needed
-        _indexes[version] = built
-    return built
+    version = engine.network.version_id
+    return SiteIndex(version, fingerprint, ids, lon, lat, exprs, expr_ids, snaps, rows)
 
 
-_HANDLING = text(
-    "SELECT array_agg(site_id ORDER BY site_id) FROM site_items WHERE item_code = :code"
+_ALL_LINKS = text(
+    "SELECT item_code, \"window\", string_agg(int4send(site_id), ''::bytea) "
+    'FROM site_items GROUP BY item_code, "window"'
 )
-_handling: OrderedDict[str, tuple[float, NDArray[np.int64]]] = OrderedDict()
-HANDLING_CACHE_ITEMS = 256
 
 
-def _handling_ids(session: Session, item_code: str) -> NDArray[np.int64]:
-    """Ids of the sites that handle the item (the most recently asked items are cached)."""
-    hit = _handling.get(item_code)
-    if hit is not None and time.monotonic() - hit[0] < CACHE_CHECK_S:
-        _handling.move_to_end(item_code)
-        return hit[1]
-    ids = session.scalar(_HANDLING, {"code": item_code}) or []  # one array: cheap to fetch
-    found = np.array(ids, dtype=np.int64)
-    with _indexes_lock:
-        _handling[item_code] = (time.monotonic(), found)
-        _handling.move_to_end(item_code)
-        while len(_handling) > HANDLING_CACHE_ITEMS:
-            _handling.popitem(last=False)
-    return found
+@dataclass
+class _Handling:
+    """The sites that handle one item (ids ascending) and the window of each."""
+
+    ids: NDArray[np.int64]
+    window_ids: NDArray[np.int32]
+    """Index of each site's window in :attr:`_Links.windows`."""
+    _positions: tuple[SiteIndex, NDArray[np.int64]] | None = None
+    _targets: dict[tuple[int, Mode], _Targets] = field(default_factory=dict)
+
+    def positions_in(self, index: SiteIndex) -> NDArray[np.int64]:
+        """Positions of the handling sites in ``index`` (sites outside it dropped)."""
+        known = self._positions
+        if known is None or known[0] is not index:
+            known = self._positions = (index, index.positions(self.ids))
+            self._targets = {}
+        return known[1]
+
+    def targets_in(self, index: SiteIndex, engine: Engine, mode: Mode) -> _Targets:
+        """The handling sites' snaps in ``index`` and how the search enters them."""
+        positions = self.positions_in(index)
+        key = (id(engine), mode)
+        found = self._targets.get(key)
+        if found is None or found.engine is not engine:
+            snaps = index.snaps[mode].take(positions)
+            found = _Targets(engine, snaps, engine.target_entry_arrays(snaps, mode))
+            self._targets[key] = found
+        return found
+
+
+@dataclass(frozen=True)
+class _Targets:
+    engine: Engine
+    snaps: Snaps
+    entries: tuple[NDArray[np.int32], NDArray[np.int64], NDArray[np.int32]]
+
+
+@dataclass(frozen=True)
+class _Links:
+    """Every item's handling sites with their windows: the whole ``site_items`` table,
+    fetched as one array per item and window (a few MB even with a million links)."""
+
+    fingerprint: str
+    windows: list[str | None]
+    items: dict[str, _Handling]
+
+    def handling(self, item_code: str) -> _Handling:
+        found = self.items.get(item_code)
+        return found if found is not None else _NOBODY
+
+    def window(self, handling: _Handling, site_id: int) -> str | None:
+        i = int(np.searchsorted(handling.ids, site_id))
+        return self.windows[int(handling.window_ids[i])]
+
+
+_NOBODY = _Handling(np.zeros(0, np.int64), np.zeros(0, np.int32))
+_links: list[_Links] = []
+_links_loading = threading.Lock()
+
+
+def _all_links(session: Session) -> _Links:
+    """The cached links, loaded again when they change (one load at a time)."""
+    _check(session)
+    if _links and _links[0].fingerprint == _watch.links:
+        return _links[0]
+    with _links_loading:
+        fingerprint = _watch.links
+        if _links and _links[0].fingerprint == fingerprint:
+            return _links[0]
+        windows: list[str | None] = []
+        parts: dict[str, list[tuple[NDArray[np.int64], int]]] = {}
+        for code, window, packed in session.execute(_ALL_LINKS):
+            if window not in windows:
+                windows.append(window)
+            ids = np.frombuffer(packed, dtype=">i4").astype(np.int64)
+            parts.setdefault(code, []).append((ids, windows.index(window)))
+        items = {}
+        for code, groups in parts.items():
+            ids = np.concatenate([g for g, _ in groups])
+            which = np.concatenate([np.full(len(g), w, np.int32) for g, w in groups])
+            order = np.argsort(ids, kind="stable")
+            items[code] = _Handling(ids[order], which[order])
+        loaded = _Links(fingerprint, windows, items)
+        with _lock:
+            _links[:] = [loaded]
+    return loaded
 
 
 NEVER = np.int64(2**62)
@@ -374,6 +710,7 @@ def _search(
     origin: Snap,
     index: SiteIndex,
     handling: NDArray[np.int64],
+    targets: _Targets,
     clock: _Clock,
     request: MatchRequest,
 ) -> _ReachTable:
@@ -386,14 +723,21 @@ def _search(
     limit_ms = round(request.max_minutes * 60_000)
     wait_ms = round(request.max_wait_minutes * 60_000)
     depart_ms = _ms(request.depart_at)
-    targets = index.snaps[request.mode].take(handling)
     budget = min(len(handling), max(8 * request.k, 40))
+    rounds = 0
     while True:
-        _, best = engine.bounded_search(origin, request.mode, limit_ms, targets, k=budget)
+        rounds += 1
+        if rounds == 3 and _never_k_served(index, handling, clock, request.k):
+            budget = len(handling)
+        _, best = engine.bounded_search(
+            origin, request.mode, limit_ms, targets.snaps, k=budget, entries=targets.entries
+        )
         found = np.flatnonzero(best <= limit_ms)
-        found = found[np.argsort(best[found], kind="stable")][:budget]
-        positions = handling[found]
-        arrive = depart_ms + best[found].astype(np.int64)
+        if len(found) > budget:  # the budget nearest; kept in position order, like ``found``
+            found = np.sort(found[_smallest(best[found], budget)])
+        positions = handling[found]  # ascending, as ``handling`` is
+        ms = best[found].astype(np.int64)
+        arrive = depart_ms + ms
         ready = np.full(len(found), -1, np.int64)
         closes = np.full(len(found), -1, np.int64)
         expr_ids = index.expr_ids[positions]
@@ -401,13 +745,32 @@ def _search(
             mask = expr_ids == expr_id
             ready[mask], closes[mask] = clock.ready(index.exprs[expr_id], arrive[mask])
         ready[(ready >= 0) & (ready - arrive > wait_ms)] = -1
-        served = np.sort(ready[ready >= 0])
+        served = ready[ready >= 0]
         done = len(found) < budget or budget >= len(handling) or not len(found)
-        if done or (len(served) >= request.k and served[request.k - 1] <= arrive[-1]):
-            order = np.argsort(positions, kind="stable")
-            ms = best[found].astype(np.int64)
-            return _ReachTable(positions[order], ms[order], ready[order], closes[order])
+        if done or (
+            len(served) >= request.k
+            and np.partition(served, request.k - 1)[request.k - 1] <= arrive.max()
+        ):
+            return _ReachTable(positions, ms, ready, closes)
         budget = min(len(handling), budget * 4)
+
+
+def _never_k_served(index: SiteIndex, handling: NDArray[np.int64], clock: _Clock, k: int) -> bool:
+    """Whether fewer than ``k`` handling sites open at all within the horizon, and no
+    opening-hours warning is at stake (then :func:`_search` may go straight to its last
+    round: no round before it can stop for having served ``k``, and a round that stops
+    for having found every site within reach has found what the last round finds, so
+    the answer is the same; only the order in which warnings are met could differ)."""
+    probe = _Clock(clock.calendar, clock.start, clock.end, clock.need_ms, [])
+    counts = np.bincount(index.expr_ids[handling], minlength=len(index.exprs))
+    servable = sum(
+        int(n) for e, n in enumerate(counts.tolist()) if n and len(probe.windows(index.exprs[e])[0])
+    )
+    if probe.warnings or servable >= k:
+        return False
+    for expr, windows in probe._windows.items():  # the same windows: no need to walk them again
+        clock._windows.setdefault(expr, windows)
+    return True
 
 
 def _candidate(
@@ -416,9 +779,12 @@ def _candidate(
     state: _Reached | None,
     request: MatchRequest,
     calendar: HolidayCalendar,
+    distance_m: float | None = None,
 ) -> Candidate:
     """The candidate as answers show it; ``state`` None: unreachable from any road."""
-    c = Candidate(position=position, distance_m=_geodesic_m(index, position, request.origin))
+    if distance_m is None:
+        distance_m = _geodesic_m(index, position, request.origin)
+    c = Candidate(position=position, distance_m=distance_m)
     c.target = index.snaps[request.mode][position]
     if c.target is None or state is None:
         c.reason, c.detail = (
@@ -475,34 +841,71 @@ def _nearby(
     """The nearest sites (straight line) that were left out, each with its reason."""
     if not len(index.site_ids):
         return []
+    shortlist = _nearest_rough(index, request.origin, 4 * NEARBY_LEFT_OUT + len(chosen))
     lon, lat = request.origin
-    rough = np.hypot((index.lon - lon) * np.cos(np.radians(lat)), index.lat - lat)
-    shortlist = np.argsort(rough, kind="stable")[: 4 * NEARBY_LEFT_OUT + len(chosen)]
     exact = _GEOD.inv(np.full(len(shortlist), lon), np.full(len(shortlist), lat),
                       index.lon[shortlist], index.lat[shortlist])[2]  # fmt: skip
-    order = [int(p) for p in shortlist[np.argsort(np.round(exact, 6), kind="stable")]]
-    handles = set(handling.tolist())
-    unknown = [p for p in order if p in handles and reached.get(p) is None]
+    by_distance = np.argsort(np.round(exact, 6), kind="stable")
+    nearest = shortlist[by_distance]
+    order: list[int] = nearest.tolist()
+    distance = dict(zip(order, exact[by_distance].tolist(), strict=True))
+    handles = dict(zip(order, _members(nearest, handling).tolist(), strict=True))
+    searched = dict(zip(order, _members(nearest, reached.positions).tolist(), strict=True))
+    unknown = [p for p in order if handles[p] and not searched[p] and p not in reached.extra]
     _fill_times(engine, origin, index, unknown, reached.extra, clock, request)
     chosen_positions = {c.position for c in chosen}
     left: list[Candidate] = []
     for position in order:
         if position in chosen_positions:
             continue
-        if position not in handles:
-            c = Candidate(
-                position=position, distance_m=_geodesic_m(index, position, request.origin)
-            )
+        if not handles[position]:
+            c = Candidate(position=position, distance_m=distance[position])
             c.reason, c.detail = (
                 "not_handled",
                 "该场所不办理此事项 — this site does not handle the item",
             )
             left.append(c)
         elif (state := reached.get(position)) is None or state.ready_ms < 0:
-            left.append(_candidate(index, position, state, request, calendar))
+            left.append(_candidate(index, position, state, request, calendar, distance[position]))
         if len(left) == NEARBY_LEFT_OUT:
             break
     return left
+
+
+def _members(values: NDArray[np.int64], ascending: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Which ``values`` are in ``ascending`` (a sorted array)."""
+    if not len(ascending):
+        return np.zeros(len(values), dtype=np.bool_)
+    at = np.minimum(np.searchsorted(ascending, values), len(ascending) - 1)
+    return np.asarray(ascending[at] == values)
+
+
+def _nearest_rough(index: SiteIndex, origin: LonLat, count: int) -> NDArray[np.int64]:
+    """The ``count`` sites nearest by a flat approximation (``hypot`` of degrees, longitude
+    scaled), ties in position order: ``_smallest(hypot(dx, dy), count)`` over every site,
+    but ``hypot`` (slow) only for those whose squared distance could place them there."""
+    lon, lat = origin
+    dx = (index.lon - lon) * np.cos(np.radians(lat))
+    dy = index.lat - lat
+    squared = dx * dx + dy * dy
+    if count < len(squared):
+        # squared sums order as hypot does up to rounding (relative 1e-15): a wide margin
+        # keeps every site that hypot could rank among the first ``count``
+        kth = np.partition(squared, count - 1)[count - 1]
+        near = np.flatnonzero(squared <= kth * (1 + 1e-9))
+    else:
+        near = np.arange(len(squared))
+    return near[_smallest(np.hypot(dx[near], dy[near]), count)]
+
+
+def _smallest(values: NDArray[Any], count: int) -> NDArray[np.int64]:
+    """Positions of the ``count`` smallest values, as ``argsort(values, kind="stable")[:count]``
+    gives them (ties in position order), without sorting them all."""
+    if count >= len(values):
+        return np.argsort(values, kind="stable")
+    kth = np.partition(values, count - 1)[count - 1]
+    within = np.flatnonzero(values <= kth)
+    return within[np.argsort(values[within], kind="stable")][:count]
 
 
 def _fill_times(
@@ -532,20 +935,6 @@ def _fill_times(
         ready, closes = clock.ready(index.exprs[int(index.expr_ids[p])], arrive)
         served = ready[0] >= 0 and ready[0] - arrive[0] <= wait_ms
         reached[p] = _Reached(int(t), int(ready[0]) if served else -1, int(closes[0]))
-
-
-def _load_sites(session: Session, positions: list[int], index: SiteIndex) -> dict[int, Site]:
-    ids = [int(index.site_ids[p]) for p in positions]
-    rows = {s.id: s for s in session.scalars(select(Site).where(Site.id.in_(ids)))}
-    return {p: rows[int(index.site_ids[p])] for p in positions}
-
-
-def _links(session: Session, item_code: str, site_ids: list[np.int64]) -> dict[int, SiteItem]:
-    rows = session.scalars(
-        select(SiteItem).where(SiteItem.item_code == item_code,
-                               SiteItem.site_id.in_([int(i) for i in site_ids]))
-    )  # fmt: skip
-    return {link.site_id: link for link in rows}
 
 
 def earliest_service(
@@ -584,7 +973,12 @@ def _not_handled(
         session, origin, *clauses, Site.id.not_in(links) if links else True, limit=NEARBY_LEFT_OUT
     )
     return [
-        Exclusion(site, d, "not_handled", "该场所不办理此事项 — this site does not handle the item")
+        Exclusion(
+            SiteCard.of(site),
+            d,
+            "not_handled",
+            "该场所不办理此事项 — this site does not handle the item",
+        )
         for site, d in nearby
     ]
 
@@ -592,7 +986,7 @@ def _not_handled(
 def _straight_line(
     session: Session,
     calendar: HolidayCalendar,
-    item: Item,
+    item: ItemLike,
     request: MatchRequest,
     no_network: NoNetwork,
 ) -> MatchOutcome:
@@ -616,7 +1010,9 @@ def _straight_line(
         limit=request.k,
     )
     for site, distance in handling:
-        candidate = Candidate(distance_m=distance, site=site, link=links[site.id])
+        candidate = Candidate(
+            distance_m=distance, site=SiteCard.of(site), window=links[site.id].window
+        )
         expr = site.opening_hours or "24/7"
         state = open_state(expr, request.depart_at, calendar)
         if state.warning and state.warning not in outcome.warnings:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -87,14 +89,48 @@ def resolve_item(session: Session, item: str) -> tuple[Item, list[Item]]:
     found = session.get(Item, item.strip())
     if found is not None:
         return found, []
+    codes = _likely_codes(session, item)
+    items = {i.code: i for i in session.scalars(select(Item).where(Item.code.in_(codes)))}
+    ordered = [items[c] for c in codes if c in items]
+    return ordered[0], ordered[1:]
+
+
+def _likely_codes(session: Session, item: str) -> list[str]:
     result = search_items(session, item, limit=5)
     if result.nothing_fits or not result.hits:
         raise NothingFits(
             result.message or f"没有与“{item}”相符的事项 — no item fits '{item}'", query=item
         )
-    codes = [hit.code for hit in result.hits]
-    items = {i.code: i for i in session.scalars(select(Item).where(Item.code.in_(codes)))}
-    ordered = [items[c] for c in codes if c in items]
+    return [hit.code for hit in result.hits]
+
+
+@dataclass(frozen=True)
+class ItemCard:
+    """What an answer shows of an item (the fields of ``ItemSummary``)."""
+
+    code: str
+    name: str
+    department: str
+    category: str | None
+    sample_content: bool
+
+
+def item_cards(session: Session) -> dict[str, ItemCard]:
+    """Every item's card, by code."""
+    rows = session.execute(
+        select(Item.code, Item.name, Item.department, Item.category, Item.sample_content)
+    )
+    return {row[0]: ItemCard(*row) for row in rows}
+
+
+def resolve_item_card(
+    session: Session, item: str, cards: Mapping[str, ItemCard]
+) -> tuple[ItemCard, list[ItemCard]]:
+    """:func:`resolve_item` from the cards of every item (as :func:`item_cards` gives them)."""
+    found = cards.get(item.strip())
+    if found is not None:
+        return found, []
+    ordered = [cards[c] for c in _likely_codes(session, item) if c in cards]
     return ordered[0], ordered[1:]
 
 

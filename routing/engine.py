@@ -422,6 +422,28 @@ class Engine:
             options.append(round((fa - fb) * wb))
         return min(options) if options else None
 
+    def _direct_ms_along(
+        self, a: Snap, along_m: NDArray[np.float64], mode: Mode
+    ) -> NDArray[np.int64]:
+        """:meth:`_direct_ms` from ``a`` to many points on its piece (``INF_MS``: none)."""
+        net = self.network
+        length = float(net.piece_length_m[a.piece])
+        fa = self._fraction(a)
+        if length > 0:
+            fb = np.minimum(1.0, np.maximum(0.0, along_m / length))
+        else:
+            fb = np.zeros(len(along_m))
+        wf = self._arc_w(int(net.piece_forward_arc[a.piece]), mode)
+        wb = self._arc_w(int(net.piece_backward_arc[a.piece]), mode)
+        out = np.full(len(along_m), INF_MS, dtype=np.int64)
+        if wf < INF_MS:
+            ahead = fb >= fa
+            out[ahead] = np.round((fb[ahead] - fa) * wf)
+        if wb < INF_MS:
+            behind = fb <= fa
+            out[behind] = np.minimum(out[behind], np.round((fa - fb[behind]) * wb))
+        return out
+
     # -- pooled working memory ----------------------------------------------------------------
     @contextmanager
     def _borrow(self) -> Iterator[_Scratch]:
@@ -459,33 +481,44 @@ class Engine:
 
     def route(self, origin: Snap, destination: Snap, mode: Mode) -> Route:
         """Fastest route between two snapped points; :class:`Unreachable` when there is none."""
-        sources = self.source_entries(origin, mode)
-        targets = self.target_entries(destination, mode)
-        direct = self._direct_ms(origin, destination, mode)
-        best: int | None = None
-        arcs = np.zeros(0, dtype=np.int64)
-        first = last = -1
-        if sources and targets:
+        return self.routes(origin, [destination], mode)[0]
 
-            def path(query: rk.CCHQuery) -> tuple[int | None, NDArray[np.int64], int, int]:
-                result = query.run_multi(sources, targets)
-                found: tuple[int | None, NDArray[np.int64], int, int] = (None, arcs, -1, -1)
+    def routes(self, origin: Snap, destinations: list[Snap], mode: Mode) -> list[Route]:
+        """:meth:`route` to each destination, with one trip to the RoutingKit thread for all
+        the CCH queries; :class:`Unreachable` if any of them has no route."""
+        sources = self.source_entries(origin, mode)
+        targets = [self.target_entries(d, mode) for d in destinations]
+
+        def paths(query: rk.CCHQuery) -> list[tuple[int | None, NDArray[np.int64], int, int]]:
+            found: list[tuple[int | None, NDArray[np.int64], int, int]] = []
+            for entries in targets:
+                found.append((None, np.zeros(0, dtype=np.int64), -1, -1))
+                if not sources or not entries:
+                    continue
+                result = query.run_multi(sources, entries)
                 if result.distance is not None and result.distance < INF_MS:
                     nodes = result.node_path
-                    found = (int(result.distance), np.asarray(result.arc_path, dtype=np.int64),
-                             int(nodes[0]), int(nodes[-1]))  # fmt: skip
-                del result  # released on the thread that made it
-                return found
+                    found[-1] = (int(result.distance),
+                                 np.asarray(result.arc_path, dtype=np.int64),
+                                 int(nodes[0]), int(nodes[-1]))  # fmt: skip
+                del result  # released on the thread that made it, before the next query
+            return found
 
-            best, arcs, first, last = self._on_routingkit_thread(mode, path)
-        if direct is not None and (best is None or direct <= best):
-            return self._assemble_direct(origin, destination, mode, direct)
-        if best is None:
-            raise Unreachable(
-                f"两点之间没有可{'步行' if mode is Mode.walk else '驾车'}的路线 / "
-                f"no {mode.value} route joins the two points"
-            )
-        return self._assemble(origin, destination, mode, best, first, last, arcs)
+        found = self._on_routingkit_thread(mode, paths) if sources and any(targets) else []
+        routes = []
+        for i, destination in enumerate(destinations):
+            best, arcs, first, last = found[i] if found else (None, None, -1, -1)
+            direct = self._direct_ms(origin, destination, mode)
+            if direct is not None and (best is None or direct <= best):
+                routes.append(self._assemble_direct(origin, destination, mode, direct))
+                continue
+            if best is None or arcs is None:
+                raise Unreachable(
+                    f"两点之间没有可{'步行' if mode is Mode.walk else '驾车'}的路线 / "
+                    f"no {mode.value} route joins the two points"
+                )
+            routes.append(self._assemble(origin, destination, mode, best, first, last, arcs))
+        return routes
 
     def _partial(self, piece: int, from_m: float, to_m: float) -> NDArray[np.float64]:
         """Geometry of a piece between two distances along it, in travel order."""
@@ -636,15 +669,20 @@ class Engine:
         limit_ms: int,
         targets: Snaps | list[Snap | None] | None = None,
         k: int | None = None,
+        entries: tuple[NDArray[np.int32], NDArray[np.int64], NDArray[np.int32]] | None = None,
     ) -> tuple[Reach, NDArray[np.int64]]:
         """Dijkstra from a snapped point up to ``limit_ms``; stops after the k-th target is final.
 
         Returns the settled nodes and each target's time in ms (``kernels.UNSET`` if not found).
+        ``entries``: :meth:`target_entry_arrays` of the targets, if the caller has them already
+        (it searches the same targets again).
         """
         sources = self.source_entries(origin, mode)
         if not isinstance(targets, Snaps):
             targets = Snaps.of(targets or [])
-        entry_node, entry_extra, entry_target = self.target_entry_arrays(targets, mode)
+        if entries is None:
+            entries = self.target_entry_arrays(targets, mode)
+        entry_node, entry_extra, entry_target = entries
         count = len(targets)
         with self._borrow() as scratch:
             nodes, times, best = kernels.bounded_dijkstra(
@@ -663,11 +701,11 @@ class Engine:
                 scratch.node_entry,
                 scratch.touched,
             )
-        for t in np.flatnonzero(targets.piece == origin.piece).tolist():
-            target = targets[t]
-            direct = None if target is None else self._direct_ms(origin, target, mode)
-            if direct is not None and direct <= limit_ms and direct < best[t]:
-                best[t] = direct
+        same = np.flatnonzero(targets.piece == origin.piece)
+        if len(same):
+            direct = self._direct_ms_along(origin, targets.along_m[same], mode)
+            better = (direct <= limit_ms) & (direct < best[same])
+            best[same[better]] = direct[better]
         return Reach(nodes, times, origin), best
 
     def reach_from_node(

@@ -5,7 +5,7 @@ set -euo pipefail
 
 # chromium: the real browser the page tests drive (Playwright, no browser download);
 # fonts-noto-cjk: so Chinese text renders in its screenshots.
-packages=(postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting chromium fonts-noto-cjk)
+packages=(postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting chromium fonts-noto-cjk wrk)
 python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 
 missing=()
