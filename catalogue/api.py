@@ -211,6 +211,9 @@ def on_loop(dependency: Callable[[], Any]) -> Callable[[Request], AsyncIterator[
     return run
 
 
+# async: a warm match is ~3 ms of CPU and no I/O, so each worker runs one at a time on its
+# loop instead of ten threads contending for the GIL. Work that reads the database (the
+# first request, loading the caches again after a change) holds that worker's loop meanwhile.
 @router.get(
     "/match",
     response_model=MatchAnswer,

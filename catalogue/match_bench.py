@@ -493,11 +493,13 @@ def _route_each(session: Session, holder: EngineHolder, item: Item, request: Mat
                 road.route(origin, target, request.mode)
 
 
-def load_with_httpx(url: str, batch: list[Query], clients: int, workers: int) -> LoadResult:
+def load_with_httpx(
+    url: str, batch: list[Query], warm: list[Query], clients: int, workers: int
+) -> LoadResult:
     """The fallback without wrk: ``clients`` httpx tasks in this process (on the same cores)."""
     server, base = serve(url, workers)
     try:
-        asyncio.run(_load(base, batch[: clients * 4], clients))  # warm up every worker
+        asyncio.run(_load(base, warm, clients))  # warm up every worker
         start = time.perf_counter()
         latencies, errors = asyncio.run(_load(base, batch, clients))
         elapsed = time.perf_counter() - start
@@ -537,7 +539,7 @@ def run(
             "comes from httpx in this process, which takes a good share of the same cores, "
             "so these latencies are not comparable with wrk's.[/yellow]"
         )
-        result = load_with_httpx(url, batch, clients, workers)
+        result = load_with_httpx(url, batch, warm, clients, workers)
         rows.append((f"HTTP (httpx), {clients} clients, uvicorn --workers {workers}", result))
     ours, baseline = in_process(url, batch[:BASELINE_QUERIES])
     table = Table(
