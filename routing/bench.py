@@ -34,11 +34,12 @@ from geo.settings import PROJECT_ROOT, get_settings
 from routing import kernels
 from routing.engine import Engine, Snap, Snaps
 from routing.errors import Unreachable
+from routing.hierarchy import build_hierarchies
 from routing.models import NetworkVersion
 from routing.network import INF_MS, arcs_of
 from routing.osm import RoadGraph, read_osm
 from routing.profiles import Mode, WayAccess, way_access
-from routing.store import read_network, write_graph, write_order
+from routing.store import read_network, write_graph, write_hierarchies
 
 NANJING = PROJECT_ROOT / "data" / "roads" / "nanjing_xinjiekou_highways.osm.pbf"
 BENCH_DB = "daofu_bench"
@@ -202,7 +203,10 @@ def _store(session: Session, graph: RoadGraph, city: str) -> int:
     session.add(version)
     session.flush()
     write_graph(session, version.id, graph, arcs, lambda *a: None)
-    write_order(session, version.id, graph, arcs)  # as `daofu roads import` does
+    hierarchies = build_hierarchies(  # as `daofu roads import` does
+        arcs.source, arcs.target, arcs.walk_ms, arcs.drive_ms, graph.node_count
+    )
+    write_hierarchies(session, version.id, hierarchies)
     session.commit()
     return version.id
 
@@ -229,14 +233,16 @@ def bench_graph(
     facts["load from PostGIS (s)"] = time.perf_counter() - start
     engine = Engine(network)
     facts["engine build (s)"] = engine.build_s
-    facts["of which contraction order (s)"] = engine.order_s
-    facts["order stored with the version (1 = yes)"] = float(engine.order_loaded)
+    facts["of which hierarchies (s; 0 when stored)"] = engine.hierarchy_s
+    facts["hierarchies stored with the version (1 = yes)"] = float(engine.hierarchy_loaded)
     facts["load + build (s)"] = time.perf_counter() - start
     facts["engine memory, RSS growth (MB)"] = rss_mb() - before
     facts["engine arrays (MB)"] = engine.nbytes() / 2**20
-    facts["RoutingKit CCH + 2 metrics (MB, RSS growth minus arrays)"] = (
-        facts["engine memory, RSS growth (MB)"] - facts["engine arrays (MB)"]
-    )
+    facts["of which network (MB)"] = engine.network.nbytes() / 2**20
+    facts["of which snapping grid (MB)"] = engine.grid_nbytes() / 2**20
+    for mode, h in engine.hierarchies.items():
+        facts[f"of which {mode.value} hierarchy (MB)"] = h.nbytes() / 2**20
+        facts[f"{mode.value} hierarchy arcs"] = h.arc_count
     facts["nodes"] = network.node_count
     facts["directed edges"] = network.arc_count
     console.print(
@@ -255,7 +261,7 @@ def bench_graph(
         with contextlib.suppress(Unreachable):  # an unreachable pair is timed all the same
             engine.route(a, b, MODE)
 
-    engine.route(*pairs[0], MODE)  # warm-up: numba and RoutingKit buffers
+    engine.route(*pairs[0], MODE)  # warm-up: numba and the search scratch
     p2p = timed(route, queries)
     node_pairs = [(int(network.piece_u[a.piece]), int(network.piece_v[b.piece])) for a, b in pairs]
     np_it = iter(node_pairs)
@@ -450,7 +456,7 @@ def run(console: Console, target_nodes: int, queries: int, baseline_queries: int
     lines += ["", "| graph | fact | value |", "|---|---|---|"]
     for label, values in facts.items():
         for key, value in values.items():
-            shown = f"{value:,.0f}" if key in ("nodes", "directed edges") else f"{value:.2f}"
+            shown = f"{value:,.0f}" if key.endswith(("nodes", "edges", "arcs")) else f"{value:.2f}"
             facts_table.add_row(label, key, shown)
             lines.append(f"| {label} | {key} | {shown} |")
     console.print(facts_table)

@@ -131,6 +131,19 @@ def activate_command(version_id: int) -> None:
     console.print(f"[green]已启用 Activated[/green] {message}")
 
 
+@app.command("hierarchies")
+def hierarchies_command() -> None:
+    """Build and store the contraction hierarchies of versions imported before they were stored
+    (the engine otherwise builds them each time it loads such a version)."""
+    with console.status("contracting…"), session_scope() as session:
+        done = service.store_missing_hierarchies(session)
+    console.print(
+        f"[green]已存储 Stored[/green] hierarchies of versions {', '.join(map(str, done))}"
+        if done
+        else "every version has its hierarchies stored"
+    )
+
+
 @bench_app.command("routing")
 def bench_routing(
     target_nodes: Annotated[int, typer.Option(help="size of the tiled graph")] = 1_000_000,

@@ -1,11 +1,10 @@
 """The routing engine: snapping, routes, nearest targets, matrices, isochrones on a loaded network.
 
-Point-to-point routes and matrices use RoutingKit's customizable contraction
-hierarchy (``routingkit-cch``: one index on the network's topology, one
-customized metric per mode). Searches that must stop early (the k nearest
-sites, isochrones) run a bounded Dijkstra compiled with numba. Snapping
-projects a point onto the nearest segment of a road the mode may use, found
-through a uniform grid. Nothing here touches the database or networkx.
+Point-to-point routes and matrices use a contraction hierarchy per mode
+(:mod:`routing.hierarchy`, built at import and stored with the version).
+Searches that must stop early (the k nearest sites, isochrones) run a bounded
+Dijkstra compiled with numba. Snapping projects a point onto the nearest
+segment of a road the mode may use, found through a uniform grid. Nothing here touches the database or networkx.
 
 Travel times are integer milliseconds throughout; answers give seconds.
 """
@@ -13,18 +12,14 @@ Travel times are integer milliseconds throughout; answers give seconds.
 from __future__ import annotations
 
 import math
-import queue
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-import routingkit_cch as rk
 import scipy.sparse
 import scipy.sparse.csgraph
 import shapely
@@ -32,13 +27,12 @@ from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from routing import kernels
+from routing import hierarchy, kernels
 from routing.errors import OutsideNetwork, Unreachable
-from routing.network import E7, INF_MS, RoadNetwork, contraction_order, from_e7
+from routing.hierarchy import Hierarchy, build_hierarchy
+from routing.network import E7, INF_MS, RoadNetwork, from_e7
 from routing.profiles import Mode
 from routing.steps import Legs, Step, bearings_deg, build_steps, end_bearings
-
-T = TypeVar("T")
 
 EARTH_M_PER_DEG = 6_371_008.8 * math.pi / 180.0
 SNAP_RADIUS_M = 500.0
@@ -132,55 +126,13 @@ class _Scratch:
     touched: NDArray[np.int32]
 
 
-_Job = tuple[Mode, Callable[[rk.CCHQuery], Any], Future[Any]]
-
-
-class _RoutingKitThread:
-    """One daemon thread that owns RoutingKit's query objects and runs every CCH query.
-
-    RoutingKit's queries are bound to the thread that made them: using or even
-    dropping one on another thread aborts. The web server answers on many threads,
-    so queries are made, used and dropped here only; as a daemon, the thread never
-    drops them during interpreter shutdown either.
-    """
-
-    def __init__(self, metrics: dict[Mode, rk.CCHMetric]) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Mode, Callable[[rk.CCHQuery], Any], Future[Any]] | None]
-        self._jobs = queue.SimpleQueue()
-        threading.Thread(
-            target=self._serve, args=(metrics,), name="routingkit", daemon=True
-        ).start()
-
-    def _serve(self, metrics: dict[Mode, rk.CCHMetric]) -> None:
-        queries: dict[Mode, rk.CCHQuery] = {}
-        while (job := self._jobs.get()) is not None:
-            mode, work, future = job
-            try:
-                query = queries.get(mode)
-                if query is None:
-                    query = queries[mode] = rk.CCHQuery(metrics[mode])
-                future.set_result(work(query))
-            except BaseException as error:
-                future.set_exception(error)
-        queries.clear()
-
-    def run(self, mode: Mode, work: Callable[[rk.CCHQuery], T]) -> T:
-        future: Future[T] = Future()
-        self._jobs.put((mode, work, future))
-        return future.result()
-
-    def close(self) -> None:
-        self._jobs.put(None)
-
-
 class Engine:
     """Answers routing questions on one :class:`RoadNetwork`; safe to share between threads.
 
     Memory: the network's compact arrays, one snapping grid shared by both modes
     (pieces, not segments, per 100 m cell; a bit mask says which mode may snap to
-    a piece), RoutingKit's CCH on the topology and one customized metric per mode.
-    Search scratch lives in a pool that holds one set per *concurrent* search, not
-    per thread; RoutingKit's query buffers belong to the engine's RoutingKit thread.
+    a piece) and one contraction hierarchy per mode. Search scratch lives in pools
+    that hold one set per *concurrent* search, not per thread.
     """
 
     def __init__(
@@ -226,24 +178,19 @@ class Engine:
             self.grid_nx,
             self.grid_ny,
         )
-        order_started = time.perf_counter()
-        self.order_loaded = net.node_order is not None
-        if net.node_order is not None:
-            order = net.node_order
-            net.node_order = None  # the CCH keeps its own copy
-        else:
-            order = contraction_order(net.node_lon, net.node_lat, tail, net.arc_target)
-        self.order_s = time.perf_counter() - order_started
-        # RoutingKit reads numpy integer arrays as well as lists (its stubs say lists)
-        self.cch = rk.CCH(order, tail, net.arc_target, False)  # type: ignore[arg-type]
-        del order, tail
-        self.metrics = {
-            mode: rk.CCHMetric(self.cch, net.arc_ms(mode))  # type: ignore[arg-type]
+        hierarchy_started = time.perf_counter()
+        stored = net.hierarchies or {}
+        self.hierarchy_loaded = all(mode in stored for mode in Mode)
+        self.hierarchies: dict[Mode, Hierarchy] = {
+            mode: stored.get(mode)
+            or build_hierarchy(tail, net.arc_target, net.arc_ms(mode), net.node_count)
             for mode in Mode
         }
+        net.hierarchies = None  # the engine holds them now
+        del tail
+        self.hierarchy_s = time.perf_counter() - hierarchy_started
         self._free: list[_Scratch] = []
-        self._routingkit = _RoutingKitThread(self.metrics)
-        weakref.finalize(self, self._routingkit.close)
+        self._free_ch: list[hierarchy.Scratch] = []
         self._pool_lock = threading.Lock()
         self.build_s = time.perf_counter() - started
 
@@ -287,13 +234,14 @@ class Engine:
         return usable
 
     def nbytes(self) -> int:
-        """Bytes of this engine's arrays (RoutingKit's index is measured by the benchmark)."""
-        return (
-            self.network.nbytes()
-            + self.grid_start.nbytes
-            + self.grid_items.nbytes
-            + self.piece_mask.nbytes
-        )
+        """Bytes of this engine's arrays, hierarchies included (not the search scratch)."""
+        return self.network.nbytes() + self.grid_nbytes() + self.hierarchy_nbytes()
+
+    def grid_nbytes(self) -> int:
+        return self.grid_start.nbytes + self.grid_items.nbytes + self.piece_mask.nbytes
+
+    def hierarchy_nbytes(self) -> int:
+        return sum(h.nbytes() for h in self.hierarchies.values())
 
     # -- snapping -------------------------------------------------------------------------
     def _nearest(
@@ -462,52 +410,50 @@ class Engine:
             with self._pool_lock:
                 self._free.append(scratch)
 
-    def _on_routingkit_thread(self, mode: Mode, work: Callable[[rk.CCHQuery], T]) -> T:
-        """Run ``work`` with the mode's CCH query on the engine's RoutingKit thread."""
-        return self._routingkit.run(mode, work)
+    @contextmanager
+    def _borrow_ch(self) -> Iterator[hierarchy.Scratch]:
+        with self._pool_lock:
+            scratch = self._free_ch.pop() if self._free_ch else None
+        if scratch is None:
+            scratch = hierarchy.Scratch(self.network.node_count)
+        try:
+            yield scratch
+        finally:
+            with self._pool_lock:
+                self._free_ch.append(scratch)
 
     # -- point to point -----------------------------------------------------------------------
     def node_to_node_ms(self, source: int, target: int, mode: Mode) -> int | None:
         """Shortest time between two graph nodes (the contraction hierarchy's answer)."""
-
-        def distance_of(query: rk.CCHQuery) -> int | None:
-            result = query.run(source, target)
-            distance = result.distance
-            del result  # RoutingKit needs the result released before the next query
-            return None if distance is None else int(distance)
-
-        distance = self._on_routingkit_thread(mode, distance_of)
-        return None if distance is None or distance >= INF_MS else distance
+        with self._borrow_ch() as scratch:
+            found = hierarchy.shortest_path(
+                self.hierarchies[mode], scratch, [(source, 0)], [(target, 0)]
+            )
+        return None if found is None else found[0]
 
     def route(self, origin: Snap, destination: Snap, mode: Mode) -> Route:
         """Fastest route between two snapped points; :class:`Unreachable` when there is none."""
         return self.routes(origin, [destination], mode)[0]
 
     def routes(self, origin: Snap, destinations: list[Snap], mode: Mode) -> list[Route]:
-        """:meth:`route` to each destination, with one trip to the RoutingKit thread for all
-        the CCH queries; :class:`Unreachable` if any of them has no route."""
+        """:meth:`route` to each destination; :class:`Unreachable` if any of them has none."""
         sources = self.source_entries(origin, mode)
-        targets = [self.target_entries(d, mode) for d in destinations]
-
-        def paths(query: rk.CCHQuery) -> list[tuple[int | None, NDArray[np.int64], int, int]]:
-            found: list[tuple[int | None, NDArray[np.int64], int, int]] = []
-            for entries in targets:
-                found.append((None, np.zeros(0, dtype=np.int64), -1, -1))
-                if not sources or not entries:
+        net, h = self.network, self.hierarchies[mode]
+        found: list[tuple[int | None, NDArray[np.int64] | None, int, int]] = []
+        with self._borrow_ch() as scratch:
+            for destination in destinations:
+                path = hierarchy.shortest_path(
+                    h, scratch, sources, self.target_entries(destination, mode)
+                )
+                if path is None:
+                    found.append((None, None, -1, -1))
                     continue
-                result = query.run_multi(sources, entries)
-                if result.distance is not None and result.distance < INF_MS:
-                    nodes = result.node_path
-                    found[-1] = (int(result.distance),
-                                 np.asarray(result.arc_path, dtype=np.int64),
-                                 int(nodes[0]), int(nodes[-1]))  # fmt: skip
-                del result  # released on the thread that made it, before the next query
-            return found
-
-        found = self._on_routingkit_thread(mode, paths) if sources and any(targets) else []
+                ms, nodes = path
+                road = hierarchy.road_arcs(net.out_start, net.arc_target, net.arc_ms(mode), nodes)
+                found.append((ms, road, int(nodes[0]), int(nodes[-1])))
         routes = []
         for i, destination in enumerate(destinations):
-            best, arcs, first, last = found[i] if found else (None, None, -1, -1)
+            best, arcs, first, last = found[i]
             direct = self._direct_ms(origin, destination, mode)
             if direct is not None and (best is None or direct <= best):
                 routes.append(self._assemble_direct(origin, destination, mode, direct))
@@ -745,29 +691,41 @@ class Engine:
         self, sources: list[Snap], targets: list[Snap], mode: Mode
     ) -> NDArray[np.float64]:
         """Travel times in ms from every source to every target (``nan`` where unreachable)."""
-        entries = [self.target_entries(t, mode) for t in targets]
-        pinned = sorted({node for e in entries for node, _ in e})
-        slot = {node: i for i, node in enumerate(pinned)}
+        h = self.hierarchies[mode]
+        n = self.network.node_count
         out = np.full((len(sources), len(targets)), np.nan)
-        if not pinned:
-            return out
-        one_to_many = rk.CCHOneToMany(self.metrics[mode], pinned)
-        for i, source in enumerate(sources):
-            starts = self.source_entries(source, mode)
-            if not starts:
-                continue
-            times = one_to_many.distances_from_multi(starts)
+        # each target's backward upward search, kept as buckets at the nodes it settles
+        bucket_node, bucket_ms, bucket_target = [], [], []
+        with self._borrow_ch() as scratch:
             for j, target in enumerate(targets):
-                reached = [
-                    int(t) + extra for n, extra in entries[j] if (t := times[slot[n]]) is not None
-                ]
+                entries = self.target_entries(target, mode)
+                if entries:
+                    nodes, ms = hierarchy.upward_space(h, scratch, entries, forward=False)
+                    bucket_node.append(nodes)
+                    bucket_ms.append(ms)
+                    bucket_target.append(np.full(len(nodes), j, dtype=np.int32))
+            if bucket_node:
+                b_node = np.concatenate(bucket_node)
+                b_ms = np.concatenate(bucket_ms)
+                b_target = np.concatenate(bucket_target)
+                seen = np.full(n, hierarchy.UNREACHED, dtype=np.int64)
+                for i, source in enumerate(sources):
+                    starts = self.source_entries(source, mode)
+                    if not starts:
+                        continue
+                    nodes, ms = hierarchy.upward_space(h, scratch, starts, forward=True)
+                    seen[nodes] = ms
+                    total = seen[b_node] + b_ms
+                    best = np.full(len(targets), hierarchy.UNREACHED, dtype=np.int64)
+                    np.minimum.at(best, b_target, total)
+                    seen[nodes] = hierarchy.UNREACHED
+                    reached = best < INF_MS
+                    out[i, reached] = best[reached]
+        for i, source in enumerate(sources):
+            for j, target in enumerate(targets):
                 direct = self._direct_ms(source, target, mode)
-                if direct is not None:
-                    reached.append(direct)
-                reached = [r for r in reached if r < INF_MS]
-                if reached:
-                    out[i, j] = min(reached)
-        del one_to_many
+                if direct is not None and not direct >= out[i, j]:
+                    out[i, j] = direct
         return out
 
     # -- isochrones -------------------------------------------------------------------------------

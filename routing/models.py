@@ -108,17 +108,16 @@ class RoadEdge(Base):
     __table_args__ = (Index("ix_road_edges_geom", "geom", postgresql_using="gist"),)
 
 
-class NetworkOrder(Base):
-    """The contraction order of a version's nodes (int32, little-endian), computed at import.
+class NetworkHierarchy(Base):
+    """A version's contraction hierarchy for one mode (an ``.npz`` of int32 arrays), built at
+    import so that loading a network does not contract it again (see ``routing.hierarchy``)."""
 
-    It depends only on the topology, so the engine loads it instead of recomputing
-    RoutingKit's inertial-flow order (most of the engine's build time).
-    """
-
-    __tablename__ = "road_network_orders"
+    __tablename__ = "road_network_hierarchies"
 
     version_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("road_network_versions.id", ondelete="CASCADE"), primary_key=True
     )
-    node_order: Mapped[bytes] = mapped_column(LargeBinary)
+    mode: Mapped[str] = mapped_column(Text, primary_key=True)
+    arcs: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     method: Mapped[str] = mapped_column(Text)

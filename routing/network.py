@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import routingkit_cch as rk
 from numpy.typing import NDArray
 
+from routing.hierarchy import Hierarchy
 from routing.osm import RoadGraph, haversine_m
 from routing.profiles import Mode, duration_ms
 
 INF_MS = 2**31 - 1
-"""RoutingKit's infinite weight: an arc a mode may not use."""
+"""The infinite weight (int32's largest): an arc a mode may not use."""
 
 
 @dataclass
@@ -78,19 +78,6 @@ def to_e7(values: NDArray[np.float64]) -> NDArray[np.int32]:
     return np.round(np.asarray(values, dtype=np.float64) / E7).astype(np.int32)
 
 
-def contraction_order(
-    node_lon: NDArray[np.float64],
-    node_lat: NDArray[np.float64],
-    tail: NDArray[np.int32],
-    head: NDArray[np.int32],
-) -> NDArray[np.int32]:
-    """RoutingKit's inertial-flow node order for the CCH (topology and positions only)."""
-    order = rk.compute_order_inertial(
-        len(node_lon), tail.tolist(), head.tolist(), node_lat.tolist(), node_lon.tolist()
-    )
-    return np.asarray(order, dtype=np.int32)
-
-
 @dataclass
 class RoadNetwork:
     """Everything a query needs, as compact arrays; no database, no networkx.
@@ -125,8 +112,8 @@ class RoadNetwork:
     names: list[str]
     highways: list[str]
     extent: tuple[float, float, float, float]
-    node_order: NDArray[np.int32] | None = None
-    """The stored contraction order, if the version has one (the engine drops it once built)."""
+    hierarchies: dict[Mode, Hierarchy] | None = None
+    """The contraction hierarchies stored with the version (the engine takes them over)."""
 
     @property
     def node_count(self) -> int:
@@ -165,7 +152,7 @@ class RoadNetwork:
         return from_e7(self.coords_e7[lo:hi])
 
     def nbytes(self) -> int:
-        """Bytes held in the arrays (the CCH index is counted by the engine)."""
+        """Bytes held in the arrays (the hierarchies are counted by the engine)."""
         return sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray))
 
 
@@ -195,7 +182,7 @@ def assemble(
     piece_name: list[str | None],
     piece_highway: list[str],
     piece_roundabout: NDArray[np.bool_] | None = None,
-    node_order: NDArray[np.int32] | None = None,
+    hierarchies: dict[Mode, Hierarchy] | None = None,
 ) -> RoadNetwork:
     """Build the arrays from arcs and piece geometries (pieces numbered 0..p-1, in arc order)."""
     n = len(node_lon)
@@ -271,7 +258,7 @@ def assemble(
         )
         if n
         else (0.0, 0.0, 0.0, 0.0),
-        node_order=node_order,
+        hierarchies=hierarchies,
     )
 
 

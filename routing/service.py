@@ -20,11 +20,17 @@ from geo.errors import InvalidInput, RegionNotFound
 from geo.models import Region, Site, SiteKind, SiteLevel, SiteStatus
 from routing.engine import Engine, Snap
 from routing.errors import NetworkVersionNotFound, NothingToRollBack
+from routing.hierarchy import build_hierarchies
 from routing.models import NetworkVersion
 from routing.network import RoadNetwork, arcs_of
 from routing.osm import Report, read_osm
 from routing.profiles import Mode
-from routing.store import read_network, write_graph, write_order
+from routing.store import (
+    read_network,
+    versions_without_hierarchies,
+    write_graph,
+    write_hierarchies,
+)
 
 
 def _quiet(step: str, done: int, total: int) -> None:
@@ -119,9 +125,12 @@ def import_network(
     session.add(version)
     session.flush()
     write_graph(session, version.id, graph, arcs, report)
-    report("contraction order", 0, 1)
-    write_order(session, version.id, graph, arcs)
-    report("contraction order", 1, 1)
+    report("contraction hierarchies", 0, 1)
+    hierarchies = build_hierarchies(
+        arcs.source, arcs.target, arcs.walk_ms, arcs.drive_ms, graph.node_count
+    )
+    write_hierarchies(session, version.id, hierarchies)
+    report("contraction hierarchies", 1, 1)
     activate_version(session, version.id)
     return version
 
@@ -186,6 +195,24 @@ def rollback(session: Session, city: str | None = None) -> tuple[NetworkVersion,
     activate_version(session, previous.id)
     session.refresh(current)
     return current, previous
+
+
+def store_missing_hierarchies(session: Session) -> list[int]:
+    """Build and store the hierarchies of versions imported without them; returns their ids."""
+    done = []
+    for version_id in versions_without_hierarchies(session):
+        version = session.get(NetworkVersion, version_id)
+        assert version is not None
+        net = load_network(session, version)
+        write_hierarchies(
+            session,
+            version_id,
+            build_hierarchies(
+                net.arc_source, net.arc_target, net.arc_walk_ms, net.arc_drive_ms, net.node_count
+            ),
+        )
+        done.append(version_id)
+    return done
 
 
 def load_network(session: Session, version: NetworkVersion) -> RoadNetwork:

@@ -11,12 +11,13 @@ from typing import Any
 
 import numpy as np
 import shapely
-from numpy.typing import NDArray
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from routing.network import INF_MS, ArcTable, RoadNetwork, assemble, contraction_order
+from routing.hierarchy import Hierarchy
+from routing.network import INF_MS, ArcTable, RoadNetwork, assemble
 from routing.osm import Report, RoadGraph
+from routing.profiles import Mode
 
 EDGE_COLUMNS = (
     "version_id",
@@ -39,7 +40,8 @@ EDGE_COLUMNS = (
     "roundabout",
     "geom",
 )
-ORDER_METHOD = "routingkit inertial flow"
+HIERARCHY_METHOD = "daofu ch 1"
+"""Stored hierarchies of another method are ignored (and rebuilt when the engine loads)."""
 
 
 def _driver_connection(session: Session) -> Any:
@@ -117,28 +119,58 @@ def _edge_rows(
         yield row, i
 
 
-def write_order(session: Session, version_id: int, graph: RoadGraph, arcs: ArcTable) -> None:
-    """Compute the version's contraction order once, at import, and store it with the version."""
-    order = contraction_order(graph.node_lon, graph.node_lat, arcs.source, arcs.target)
+def write_hierarchies(
+    session: Session, version_id: int, hierarchies: dict[Mode, Hierarchy]
+) -> None:
+    """Store a version's contraction hierarchies (built at import: loading must not build)."""
     session.execute(
+        text("DELETE FROM road_network_hierarchies WHERE version_id = :v"), {"v": version_id}
+    )
+    for mode, built in hierarchies.items():
+        session.execute(
+            text(
+                "INSERT INTO road_network_hierarchies (version_id, mode, arcs, data, method) "
+                "VALUES (:v, :mode, :arcs, :data, :method)"
+            ),
+            {
+                "v": version_id,
+                "mode": mode.value,
+                "arcs": built.arc_count,
+                "data": built.to_bytes(),
+                "method": HIERARCHY_METHOD,
+            },
+        )
+
+
+def versions_without_hierarchies(session: Session) -> list[int]:
+    """Versions imported before hierarchies were stored (or with another method's)."""
+    return list(
+        session.scalars(
+            text(
+                "SELECT id FROM road_network_versions v WHERE (SELECT count(*) "
+                "FROM road_network_hierarchies h WHERE h.version_id = v.id AND h.method = :m) "
+                "< :modes ORDER BY id"
+            ),
+            {"m": HIERARCHY_METHOD, "modes": len(Mode)},
+        )
+    )
+
+
+def read_hierarchies(
+    session: Session, version_id: int, node_count: int
+) -> dict[Mode, Hierarchy] | None:
+    """The stored hierarchies, or None (versions imported before they were stored)."""
+    rows = session.execute(
         text(
-            "INSERT INTO road_network_orders (version_id, node_order, method) "
-            "VALUES (:v, :order, :method)"
+            "SELECT mode, data FROM road_network_hierarchies "
+            "WHERE version_id = :v AND method = :m"
         ),
-        {"v": version_id, "order": order.astype("<i4").tobytes(), "method": ORDER_METHOD},
-    )
-
-
-def read_order(session: Session, version_id: int, node_count: int) -> NDArray[np.int32] | None:
-    """The stored contraction order, or None (versions imported before orders were stored)."""
-    blob = session.scalar(
-        text("SELECT node_order FROM road_network_orders WHERE version_id = :v"),
-        {"v": version_id},
-    )
-    if blob is None:
+        {"v": version_id, "m": HIERARCHY_METHOD},
+    ).all()
+    found = {Mode(mode): Hierarchy.from_bytes(bytes(data)) for mode, data in rows}
+    if set(found) != set(Mode) or any(len(h.first) != node_count + 1 for h in found.values()):
         return None
-    order = np.frombuffer(bytes(blob), dtype="<i4").astype(np.int32)
-    return order if len(order) == node_count else None
+    return found
 
 
 def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwork:
@@ -184,5 +216,5 @@ def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwo
         piece_name=[r[6] for r in firsts],
         piece_highway=[r[5] for r in firsts],
         piece_roundabout=np.array([r[7] for r in firsts], dtype=np.bool_),
-        node_order=read_order(session, version_id, len(nodes)),
+        hierarchies=read_hierarchies(session, version_id, len(nodes)),
     )

@@ -104,7 +104,7 @@ def test_holder_switches_to_a_new_version_while_the_old_engine_keeps_answering(
     service.import_network(routing_session, ROADS / "nanjing_xinjiekou_highways.osm.pbf")
     holder = EngineHolder(check_interval_s=0, sessions=lambda: nullcontext(routing_session))
     old = holder.engine_at(routing_session, 118.7787, 32.0426)
-    assert old.order_loaded  # the contraction order was stored at import, not recomputed
+    assert old.hierarchy_loaded  # the hierarchies were stored at import, not built on load
     new_version = service.import_network(routing_session, ROADS / "nanjing_xinjiekou_highways.osm")
     assert holder.engine_at(routing_session, 118.7787, 32.0426) is old  # loading in background
     holder.wait()
