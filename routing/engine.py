@@ -4,7 +4,8 @@ Point-to-point routes and matrices use a contraction hierarchy per mode
 (:mod:`routing.hierarchy`, built at import and stored with the version).
 Searches that must stop early (the k nearest sites, isochrones) run a bounded
 Dijkstra compiled with numba. Snapping projects a point onto the nearest
-segment of a road the mode may use, found through a uniform grid. Nothing here touches the database or networkx.
+segment of a road the mode may use, found through a uniform grid.
+Nothing here touches the database or networkx.
 
 Travel times are integer milliseconds throughout; answers give seconds.
 """
