@@ -305,15 +305,15 @@ class Engine:
         return int(self.network.arc_ms(mode)[arc])
 
     def _fraction(self, snap: Snap) -> float:
-        length = float(self.network.piece_length_m[snap.piece])
+        length = self.network.piece_length(snap.piece)
         return min(1.0, max(0.0, snap.along_m / length)) if length > 0 else 0.0
 
     def source_entries(self, snap: Snap, mode: Mode) -> list[tuple[int, int]]:
         """(node, ms) to leave a snapped point: along the forward arc, back along the backward."""
         net, f = self.network, self._fraction(snap)
         out = []
-        wf = self._arc_w(int(net.piece_forward_arc[snap.piece]), mode)
-        wb = self._arc_w(int(net.piece_backward_arc[snap.piece]), mode)
+        forward, backward = net.piece_arc_pair(snap.piece)
+        wf, wb = self._arc_w(forward, mode), self._arc_w(backward, mode)
         if wf < INF_MS:
             out.append((int(net.piece_v[snap.piece]), round((1 - f) * wf)))
         if wb < INF_MS:
@@ -324,8 +324,8 @@ class Engine:
         """(node, ms) from which a snapped point is reached."""
         net, f = self.network, self._fraction(snap)
         out = []
-        wf = self._arc_w(int(net.piece_forward_arc[snap.piece]), mode)
-        wb = self._arc_w(int(net.piece_backward_arc[snap.piece]), mode)
+        forward, backward = net.piece_arc_pair(snap.piece)
+        wf, wb = self._arc_w(forward, mode), self._arc_w(backward, mode)
         if wf < INF_MS:
             out.append((int(net.piece_u[snap.piece]), round(f * wf)))
         if wb < INF_MS:
@@ -340,10 +340,10 @@ class Engine:
         index = np.flatnonzero(targets.piece >= 0).astype(np.int32)
         piece = targets.piece[index]
         along = targets.along_m[index]
-        length = net.piece_length_m[piece].astype(np.float64)
+        length = net.piece_lengths(piece).astype(np.float64)
         f = np.clip(np.divide(along, length, out=np.zeros_like(along), where=length > 0), 0.0, 1.0)
         ms = net.arc_ms(mode)
-        fwd, bwd = net.piece_forward_arc[piece], net.piece_backward_arc[piece]
+        fwd, bwd = net.piece_arcs(piece)
         wf = np.where(fwd >= 0, ms[np.maximum(fwd, 0)], INF_MS).astype(np.int64)
         wb = np.where(bwd >= 0, ms[np.maximum(bwd, 0)], INF_MS).astype(np.int64)
         ok_f, ok_b = wf < INF_MS, wb < INF_MS
@@ -362,8 +362,8 @@ class Engine:
             return None
         net = self.network
         fa, fb = self._fraction(a), self._fraction(b)
-        wf = self._arc_w(int(net.piece_forward_arc[a.piece]), mode)
-        wb = self._arc_w(int(net.piece_backward_arc[a.piece]), mode)
+        forward, backward = net.piece_arc_pair(a.piece)
+        wf, wb = self._arc_w(forward, mode), self._arc_w(backward, mode)
         options = []
         if wf < INF_MS and fb >= fa:
             options.append(round((fb - fa) * wf))
@@ -376,14 +376,14 @@ class Engine:
     ) -> NDArray[np.int64]:
         """:meth:`_direct_ms` from ``a`` to many points on its piece (``INF_MS``: none)."""
         net = self.network
-        length = float(net.piece_length_m[a.piece])
+        length = net.piece_length(a.piece)
         fa = self._fraction(a)
         if length > 0:
             fb = np.minimum(1.0, np.maximum(0.0, along_m / length))
         else:
             fb = np.zeros(len(along_m))
-        wf = self._arc_w(int(net.piece_forward_arc[a.piece]), mode)
-        wb = self._arc_w(int(net.piece_backward_arc[a.piece]), mode)
+        forward, backward = net.piece_arc_pair(a.piece)
+        wf, wb = self._arc_w(forward, mode), self._arc_w(backward, mode)
         out = np.full(len(along_m), INF_MS, dtype=np.int64)
         if wf < INF_MS:
             ahead = fb >= fa
@@ -539,14 +539,14 @@ class Engine:
     ) -> Route:
         """Geometry and steps of a route, gathered with array operations (routes can be long)."""
         net = self.network
-        length_a = float(net.piece_length_m[a.piece])
-        leave_forward = first == int(net.piece_v[a.piece]) and net.piece_forward_arc[a.piece] >= 0
+        length_a = net.piece_length(a.piece)
+        leave_forward = first == int(net.piece_v[a.piece]) and net.piece_arc_pair(a.piece)[0] >= 0
         end_a = length_a if leave_forward else 0.0
         head_ms = next(w for node, w in self.source_entries(a, mode) if node == first)
         head_line = self._partial(a.piece, a.along_m, end_a)
         head = self._end_legs(a, head_line, abs(end_a - a.along_m), head_ms, first, mode)
-        enter_forward = last == int(net.piece_u[b.piece]) and net.piece_forward_arc[b.piece] >= 0
-        start_b = 0.0 if enter_forward else float(net.piece_length_m[b.piece])
+        enter_forward = last == int(net.piece_u[b.piece]) and net.piece_arc_pair(b.piece)[0] >= 0
+        start_b = 0.0 if enter_forward else net.piece_length(b.piece)
         tail_ms = next(w for node, w in self.target_entries(b, mode) if node == last)
         tail_line = self._partial(b.piece, start_b, b.along_m)
         tail = self._end_legs(b, tail_line, abs(b.along_m - start_b), tail_ms, None, mode)
@@ -579,7 +579,7 @@ class Engine:
             ),
             names=net.names,
             distance_m=np.concatenate(
-                [[head["distance_m"]], net.piece_length_m[pieces], [tail["distance_m"]]]
+                [[head["distance_m"]], net.piece_lengths(pieces), [tail["distance_m"]]]
             ).astype(np.float64),
             duration_ms=np.concatenate([[head_ms], net.arc_ms(mode)[arcs], [tail_ms]]).astype(
                 np.float64
@@ -761,7 +761,6 @@ class Engine:
             net.piece_offsets,
             net.coords_e7,
             net.vertex_m,
-            net.piece_length_m,
             np.int64(max(limits_ms)),
             self.ox,
             self.oy,

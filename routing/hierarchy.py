@@ -507,7 +507,18 @@ def _query(
             )
         else:
             hkb, hvb, hsb, tb, best, meet = _climb(
-                first, head, down, hkb, hvb, hsb, dist_b, parent_b, touched_b, tb, dist_f, best,
+                first,
+                head,
+                down,
+                hkb,
+                hvb,
+                hsb,
+                dist_b,
+                parent_b,
+                touched_b,
+                tb,
+                dist_f,
+                best,
                 meet,
             )
     up_arcs = np.empty(0, dtype=np.int32)
@@ -550,9 +561,7 @@ def _chain(parent: NDArray[np.int32], first: NDArray[np.int32], node: int) -> ND
 
 
 @numba.njit(cache=_CACHE, nogil=True)
-def _arc_between(
-    first: NDArray[np.int32], head: NDArray[np.int32], low: int, high: int
-) -> int:
+def _arc_between(first: NDArray[np.int32], head: NDArray[np.int32], low: int, high: int) -> int:
     """The upward arc of ``low`` to ``high`` (heads are sorted)."""
     lo, hi = first[low], first[low + 1]
     while lo < hi:

@@ -328,7 +328,6 @@ def rasterize_reach(
     piece_offsets: NDArray[np.int32],
     coords_e7: NDArray[np.int32],
     vertex_m: NDArray[np.float32],
-    piece_length_m: NDArray[np.float32],
     limit: np.int64,
     ox: int,
     oy: int,
@@ -356,7 +355,7 @@ def rasterize_reach(
             if w >= 2147483647:
                 continue
             p = arc_piece[a]
-            length = float(piece_length_m[p])
+            length = float(vertex_m[piece_offsets[p + 1] - 1])
             reach_m = length if t0 + w <= limit else length * (limit - t0) / w
             lo, hi = piece_offsets[p], piece_offsets[p + 1]
             for i in range(lo, hi - 1):
@@ -384,3 +383,28 @@ def rasterize_reach(
                         if ti < grid[c]:
                             grid[c] = ti
     return grid
+
+
+@numba.njit(cache=_CACHE)
+def piece_arcs(
+    pieces: NDArray[np.int32],
+    piece_u: NDArray[np.int32],
+    piece_v: NDArray[np.int32],
+    out_start: NDArray[np.int32],
+    arc_piece: NDArray[np.int32],
+    arc_reversed: NDArray[np.bool_],
+) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """Each piece's forward arc (leaving its first node) and backward arc, -1 where none."""
+    forward = np.full(len(pieces), -1, dtype=np.int32)
+    backward = np.full(len(pieces), -1, dtype=np.int32)
+    for i in range(len(pieces)):
+        p = pieces[i]
+        u = piece_u[p]
+        for a in range(out_start[u], out_start[u + 1]):
+            if arc_piece[a] == p and not arc_reversed[a]:
+                forward[i] = a
+        v = piece_v[p]
+        for a in range(out_start[v], out_start[v + 1]):
+            if arc_piece[a] == p and arc_reversed[a]:
+                backward[i] = a
+    return forward, backward

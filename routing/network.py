@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from routing import kernels
 from routing.hierarchy import Hierarchy
 from routing.osm import RoadGraph, haversine_m
 from routing.profiles import Mode, duration_ms
@@ -103,9 +104,6 @@ class RoadNetwork:
     """(vertices, 2) lon, lat in 1e-7°; piece i is ``piece_offsets[i]:piece_offsets[i + 1]``."""
     vertex_m: NDArray[np.float32]
     """Distance of each vertex from the start of its piece, metres."""
-    piece_length_m: NDArray[np.float32]
-    piece_forward_arc: NDArray[np.int32]
-    piece_backward_arc: NDArray[np.int32]
     piece_name: NDArray[np.int32]
     piece_highway: NDArray[np.uint8]
     piece_roundabout: NDArray[np.bool_]
@@ -142,6 +140,28 @@ class RoadNetwork:
 
     def arc_ms(self, mode: Mode) -> NDArray[np.int32]:
         return self.arc_walk_ms if mode is Mode.walk else self.arc_drive_ms
+
+    def piece_lengths(self, pieces: NDArray[np.int32]) -> NDArray[np.float32]:
+        """Lengths of pieces in metres (their last vertex's distance from the first)."""
+        return self.vertex_m[self.piece_offsets[np.asarray(pieces) + 1] - 1]
+
+    def piece_length(self, piece: int) -> float:
+        return float(self.vertex_m[self.piece_offsets[piece + 1] - 1])
+
+    def piece_arcs(self, pieces: NDArray[np.int32]) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        """The forward and backward arc of each piece (-1: that way is no arc)."""
+        return kernels.piece_arcs(
+            np.asarray(pieces, dtype=np.int32),
+            self.piece_u,
+            self.piece_v,
+            self.out_start,
+            self.arc_piece,
+            self.arc_reversed,
+        )
+
+    def piece_arc_pair(self, piece: int) -> tuple[int, int]:
+        forward, backward = self.piece_arcs(np.array([piece], dtype=np.int32))
+        return int(forward[0]), int(backward[0])
 
     def name_of_piece(self, piece: int) -> str | None:
         index = int(self.piece_name[piece])
@@ -198,8 +218,6 @@ def assemble(
     starts = np.repeat(piece_offsets[:-1], np.diff(piece_offsets))
     vertex_m = (cumulative - cumulative[starts]).astype(np.float32)
     del cumulative, starts
-    last = piece_offsets[1:] - 1
-    piece_length = vertex_m[last]
     # a piece's orientation is its geometry's: u is its first vertex's node
     first_arc = np.full(pieces, -1, dtype=np.int64)
     order = np.arange(len(arc_piece))[::-1]
@@ -211,11 +229,6 @@ def assemble(
     arc_source = arc_source[by_tail]
     arc_piece = np.asarray(arc_piece[by_tail], dtype=np.int32)
     arc_reversed = arc_source != piece_u[arc_piece]
-    fwd = np.full(pieces, -1, dtype=np.int32)
-    bwd = np.full(pieces, -1, dtype=np.int32)
-    arc_ids = np.arange(len(arc_piece), dtype=np.int32)
-    fwd[arc_piece[~arc_reversed]] = arc_ids[~arc_reversed]
-    bwd[arc_piece[arc_reversed]] = arc_ids[arc_reversed]
     out_start = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(np.bincount(arc_source, minlength=n), out=out_start[1:])
     name_ids, names = _intern(piece_name)
@@ -238,9 +251,6 @@ def assemble(
         piece_offsets=piece_offsets.astype(np.int32),
         coords_e7=coords_e7,
         vertex_m=vertex_m,
-        piece_length_m=piece_length,
-        piece_forward_arc=fwd,
-        piece_backward_arc=bwd,
         piece_name=name_ids,
         piece_highway=highway_ids.astype(np.uint8),
         piece_roundabout=(

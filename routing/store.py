@@ -162,8 +162,7 @@ def read_hierarchies(
     """The stored hierarchies, or None (versions imported before they were stored)."""
     rows = session.execute(
         text(
-            "SELECT mode, data FROM road_network_hierarchies "
-            "WHERE version_id = :v AND method = :m"
+            "SELECT mode, data FROM road_network_hierarchies WHERE version_id = :v AND method = :m"
         ),
         {"v": version_id, "m": HIERARCHY_METHOD},
     ).all()
