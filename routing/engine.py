@@ -37,7 +37,7 @@ from routing.steps import Legs, Step, bearings_deg, build_steps, end_bearings
 
 EARTH_M_PER_DEG = 6_371_008.8 * math.pi / 180.0
 SNAP_RADIUS_M = 500.0
-GRID_CELL_M = 100.0
+GRID_CELL_M = 200.0
 BIG_COMPONENT_NODES = 1000
 """Components at least this large (or half the largest) take snapped points."""
 ISOCHRONE_CELL_M = {Mode.walk: 40.0, Mode.drive: 100.0}
@@ -131,7 +131,7 @@ class Engine:
     """Answers routing questions on one :class:`RoadNetwork`; safe to share between threads.
 
     Memory: the network's compact arrays, one snapping grid shared by both modes
-    (pieces, not segments, per 100 m cell; a bit mask says which mode may snap to
+    (pieces, not segments, per 200 m cell; a bit mask says which mode may snap to
     a piece) and one contraction hierarchy per mode. Search scratch lives in pools
     that hold one set per *concurrent* search, not per thread.
     """

@@ -19,7 +19,6 @@ the network version, so loading a network does not contract it again.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -36,6 +35,8 @@ NBR, UP, DOWN, MUP, MDOWN = 0, 1, 2, 3, 4
 """Rows of the contraction's working pool of (neighbour, weight up, weight down, middles)."""
 WITNESS_SETTLE_LIMIT = 400
 """Nodes a witness search may settle before it gives up (and the shortcut is kept)."""
+SPARSE_DOWN_SHARE = 0.05
+"""Below this share of arcs weighing differently down than up, only those keep a down weight."""
 SIMULATE_SETTLE_LIMIT = 60
 """The same while only weighing which node to contract next."""
 _CACHE = True
@@ -302,6 +303,10 @@ def _resize(a: NDArray[np.int32], size: int) -> NDArray[np.int32]:
     return out
 
 
+Weights = tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]]
+"""An arc weight per arc, with exceptions: see :func:`_weight`."""
+
+
 @dataclass
 class Hierarchy:
     """One mode's contraction hierarchy: the upward arcs of every node, CSR by node.
@@ -309,7 +314,9 @@ class Hierarchy:
     ``middle`` is the node an arc's upward direction bypasses (-1: a road arc);
     the downward direction bypasses the same node except for the arcs listed in
     ``odd_arc`` (sorted), whose downward middle is ``odd_middle`` (walking arcs
-    almost never differ, so one array serves both directions).
+    almost never differ, so one array serves both directions). Likewise, when few
+    arcs weigh differently down than up (walking), ``down`` is empty and only those
+    arcs are kept, in ``asym_arc`` (sorted) and ``asym_down``.
     """
 
     first: NDArray[np.int32]
@@ -319,28 +326,56 @@ class Hierarchy:
     middle: NDArray[np.int32]
     odd_arc: NDArray[np.int32]
     odd_middle: NDArray[np.int32]
+    asym_arc: NDArray[np.int32]
+    asym_down: NDArray[np.int32]
 
     ARRAYS: ClassVar[tuple[str, ...]] = (
-        "first", "head", "up", "down", "middle", "odd_arc", "odd_middle"
+        "first", "head", "up", "down", "middle", "odd_arc", "odd_middle", "asym_arc", "asym_down"
     )  # fmt: skip
 
+    def __post_init__(self) -> None:
+        self._asym_bits = np.zeros(0, dtype=np.uint8)
+        if len(self.down) == 0 and len(self.head):
+            bits = np.zeros(len(self.head), dtype=np.bool_)
+            bits[self.asym_arc] = True
+            self._asym_bits = np.packbits(bits, bitorder="little")
+
+    def upward(self) -> Weights:
+        """What a search reads for the arcs' upward weights (no exceptions)."""
+        return self.up, NO_BITS, NO_ARCS, NO_ARCS
+
+    def downward(self) -> Weights:
+        """What a search reads for the downward weights: weights, and the exceptions' bits,
+        arcs and weights."""
+        if len(self.down) or not len(self.head):
+            return self.down, NO_BITS, NO_ARCS, NO_ARCS
+        return self.up, self._asym_bits, self.asym_arc, self.asym_down
+
     def nbytes(self) -> int:
-        return sum(getattr(self, name).nbytes for name in self.ARRAYS)
+        return sum(getattr(self, name).nbytes for name in self.ARRAYS) + self._asym_bits.nbytes
 
     @property
     def arc_count(self) -> int:
         return len(self.head)
 
     def to_bytes(self) -> bytes:
-        """The arrays as one uncompressed ``.npz`` (stored with the network version)."""
-        buffer = io.BytesIO()
-        np.savez(buffer, **{name: getattr(self, name) for name in self.ARRAYS})
-        return buffer.getvalue()
+        """The arrays as stored with the network version: their lengths (int64), then the
+        arrays (int32, little-endian), in the order of ``ARRAYS``."""
+        arrays = [np.ascontiguousarray(getattr(self, name), dtype="<i4") for name in self.ARRAYS]
+        lengths = np.array([len(a) for a in arrays], dtype="<i8")
+        return lengths.tobytes() + b"".join(a.tobytes() for a in arrays)
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> Hierarchy:
-        with np.load(io.BytesIO(blob)) as stored:
-            return cls(**{name: stored[name] for name in cls.ARRAYS})
+    def from_bytes(cls, blob: bytes | bytearray | memoryview) -> Hierarchy:
+        """The arrays of :meth:`to_bytes`, as views on ``blob`` (no copy; writable if it is:
+        the compiled searches then serve stored and freshly built hierarchies alike)."""
+        lengths = np.frombuffer(blob, dtype="<i8", count=len(cls.ARRAYS))
+        offset = lengths.nbytes
+        arrays = {}
+        for name, length in zip(cls.ARRAYS, lengths.tolist(), strict=True):
+            arrays[name] = np.frombuffer(blob, dtype="<i4", count=length, offset=offset)
+            offset += 4 * length
+        return cls(**arrays)
 
 
 def build_hierarchies(
@@ -381,22 +416,40 @@ def build_hierarchy(
     np.cumsum(np.bincount(owner, minlength=node_count), out=first[1:])
     middle_up, middle_down = rows[4], rows[5]
     odd = np.flatnonzero(middle_up != middle_down).astype(np.int32)
+    asym = np.flatnonzero(rows[2] != rows[3]).astype(np.int32)
+    sparse = len(asym) < SPARSE_DOWN_SHARE * rows.shape[1]
     return Hierarchy(
         first=first,
         head=rows[1].copy(),
         up=rows[2].copy(),
-        down=rows[3].copy(),
+        down=NO_ARCS.copy() if sparse else rows[3].copy(),
         middle=middle_up.copy(),
         odd_arc=odd,
         odd_middle=middle_down[odd].copy(),
+        asym_arc=asym if sparse else NO_ARCS.copy(),
+        asym_down=rows[3][asym].copy() if sparse else NO_ARCS.copy(),
     )
+
+
+@numba.njit(cache=_CACHE, nogil=True, inline="always")
+def _weight(
+    weights: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
+    a: int,
+) -> np.int64:
+    """An arc's weight: ``weights[0][a]``, unless ``a`` is flagged in ``weights[1]`` (then the
+    weight listed for it in ``weights[3]``, by its place in ``weights[2]``)."""
+    dense, bits, arcs, listed = weights
+    if len(bits) and bits[a >> 3] & (1 << (a & 7)):
+        return np.int64(listed[np.searchsorted(arcs, a)])
+    return np.int64(dense[a])
 
 
 @numba.njit(cache=_CACHE, nogil=True)
 def _climb(
     first: NDArray[np.int32],
     head: NDArray[np.int32],
-    weight: NDArray[np.int32],
+    relax: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
+    stall: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
     hk: NDArray[np.int64],
     hv: NDArray[np.int32],
     hs: int,
@@ -408,17 +461,46 @@ def _climb(
     best: np.int64,
     meet: int,
 ) -> tuple[NDArray[np.int64], NDArray[np.int32], int, int, np.int64, int]:
-    """Settle the smallest key of one side's heap and relax its upward arcs."""
+    """Settle the smallest key of one side's heap and relax its upward arcs (``relax``: this
+    side's weights). Stall on demand: a node that a higher node already reached reaches
+    sooner through its arc back down (``stall``: the other way's weights) relaxes nothing,
+    as no shortest path climbs through it."""
     d = hk[0]
     u = hv[0]
     hs = _pop(hk, hv, hs)
     if d > dist[u]:
         return hk, hv, hs, t, best, meet
+    for a in range(first[u], first[u + 1]):
+        x = head[a]
+        if dist[x] < d:
+            back = _weight(stall, a)
+            if back < INF and dist[x] + back < d:
+                return hk, hv, hs, t, best, meet
+    if other[u] < UNREACHED and d + other[u] < best:
+        best = d + other[u]
+        meet = u
+    for a in range(first[u], first[u + 1]):
+        w = _weight(relax, a)
+        if w >= INF:
+            continue
+        x = head[a]
+        nd = d + w
+        if nd < dist[x]:
+            if dist[x] >= UNREACHED:
+                touched[t] = x
+                t += 1
+            dist[x] = nd
+            parent[x] = a
+            hk, hv = _grow_heap(hk, hv, hs)
+            hs = _push(hk, hv, hs, nd, x)
+    return hk, hv, hs, t, best, meet
     if other[u] < UNREACHED and d + other[u] < best:
         best = d + other[u]
         meet = u
     for a in range(first[u], first[u + 1]):
         w = weight[a]
+        if len(alt_bits) and alt_bits[a >> 3] & (1 << (a & 7)):
+            w = alt_weight[np.searchsorted(alt_arc, a)]
         if w >= INF:
             continue
         x = head[a]
@@ -435,14 +517,16 @@ def _climb(
 
 
 UNREACHED = np.int64(2**62)
+NO_BITS = np.zeros(0, dtype=np.uint8)
+NO_ARCS = np.zeros(0, dtype=np.int32)
 
 
 @numba.njit(cache=_CACHE, nogil=True)
 def _query(
     first: NDArray[np.int32],
     head: NDArray[np.int32],
-    up: NDArray[np.int32],
-    down: NDArray[np.int32],
+    upward: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
+    downward: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
     source_nodes: NDArray[np.int32],
     source_ms: NDArray[np.int64],
     target_nodes: NDArray[np.int32],
@@ -503,24 +587,14 @@ def _query(
             break
         if kf <= kb:
             hkf, hvf, hsf, tf, best, meet = _climb(
-                first, head, up, hkf, hvf, hsf, dist_f, parent_f, touched_f, tf, dist_b, best, meet
-            )
+                first, head, upward, downward,
+                hkf, hvf, hsf, dist_f, parent_f, touched_f, tf, dist_b, best, meet,
+            )  # fmt: skip
         else:
             hkb, hvb, hsb, tb, best, meet = _climb(
-                first,
-                head,
-                down,
-                hkb,
-                hvb,
-                hsb,
-                dist_b,
-                parent_b,
-                touched_b,
-                tb,
-                dist_f,
-                best,
-                meet,
-            )
+                first, head, downward, upward,
+                hkb, hvb, hsb, dist_b, parent_b, touched_b, tb, dist_f, best, meet,
+            )  # fmt: skip
     up_arcs = np.empty(0, dtype=np.int32)
     down_arcs = np.empty(0, dtype=np.int32)
     if meet >= 0:
@@ -665,7 +739,8 @@ def _road_arcs(
 def _space(
     first: NDArray[np.int32],
     head: NDArray[np.int32],
-    weight: NDArray[np.int32],
+    relax: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
+    stall: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
     nodes: NDArray[np.int32],
     ms: NDArray[np.int64],
     dist: NDArray[np.int64],
@@ -689,7 +764,7 @@ def _space(
     best = np.int64(-1)  # nothing to meet: ``other`` is never below -1
     while hs > 0:
         hk, hv, hs, t, best, _ = _climb(
-            first, head, weight, hk, hv, hs, dist, parent, touched, t, dist, best, -1
+            first, head, relax, stall, hk, hv, hs, dist, parent, touched, t, dist, best, -1
         )
     out_nodes = touched[:t].copy()
     out_ms = np.empty(t, dtype=np.int64)
@@ -724,8 +799,8 @@ def shortest_path(
     best, meet, up_arcs, down_arcs = _query(
         h.first,
         h.head,
-        h.up,
-        h.down,
+        h.upward(),
+        h.downward(),
         np.array([s for s, _ in sources], dtype=np.int32),
         np.array([w for _, w in sources], dtype=np.int64),
         np.array([t for t, _ in targets], dtype=np.int32),
@@ -749,10 +824,12 @@ def upward_space(
 ) -> tuple[NDArray[np.int32], NDArray[np.int64]]:
     """The nodes an upward search from ``entries`` settles (forward: from a source; backward:
     towards a target), with their times; a matrix meets the two halves."""
+    relax, stall = (h.upward(), h.downward()) if forward else (h.downward(), h.upward())
     return _space(
         h.first,
         h.head,
-        h.up if forward else h.down,
+        relax,
+        stall,
         np.array([n for n, _ in entries], dtype=np.int32),
         np.array([w for _, w in entries], dtype=np.int64),
         scratch.dist_f,

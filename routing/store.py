@@ -40,7 +40,7 @@ EDGE_COLUMNS = (
     "roundabout",
     "geom",
 )
-HIERARCHY_METHOD = "daofu ch 1"
+HIERARCHY_METHOD = "daofu ch 3"
 """Stored hierarchies of another method are ignored (and rebuilt when the engine loads)."""
 
 
@@ -172,48 +172,108 @@ def read_hierarchies(
     return found
 
 
+def _copy_body(cur: Any, query: str, params: dict[str, object]) -> bytearray:
+    """The tuples of a binary COPY of ``query`` (header and trailer cut off).
+
+    A network has millions of rows and hierarchies of tens of MB: read as COPY
+    chunks, they make no Python object per row and no huge text result in libpq,
+    whose freed memory the allocator would keep (tens of MB of resident memory).
+    """
+    chunks = bytearray()
+    with cur.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)", params) as copy:
+        for data in copy:
+            chunks += data
+    # header: 11-byte signature, int32 flags, int32 extension length; trailer: int16 -1
+    extension = int.from_bytes(chunks[15:19], "big")
+    return chunks[19 + extension : len(chunks) - 2]  # writable, for numpy views
+
+
+def _copy_out(cur: Any, query: str, params: dict[str, object], fields: list[str]) -> Any:
+    """Rows of fixed-width, never-null columns as a numpy record array (binary COPY).
+
+    ``fields`` are big-endian numpy types, one per column (``>i4``, ``>f8``, ``?``).
+    """
+    body = _copy_body(cur, query, params)
+    dtype = [("count", ">i2")]
+    for i, field in enumerate(fields):
+        dtype += [(f"len{i}", ">i4"), (f"f{i}", field)]
+    return np.frombuffer(body, dtype=np.dtype(dtype))
+
+
+FIRST_ARCS = (
+    "SELECT * FROM (SELECT *, lag(piece_id) OVER (ORDER BY id) IS DISTINCT FROM piece_id "
+    "AS first_of_piece FROM road_edges WHERE version_id = %(v)s) e WHERE first_of_piece"
+)
+"""The first arc of each piece (its geometry runs the piece's way)."""
+
+
+def _dictionary(cur: Any, column: str, version_id: int) -> list[str]:
+    """The distinct values of a text column of the version's edges, in a fixed order."""
+    cur.execute(
+        f"SELECT DISTINCT {column} FROM road_edges WHERE version_id = %s "
+        f"AND {column} IS NOT NULL ORDER BY {column}",
+        (version_id,),
+    )
+    return [row[0] for row in cur.fetchall()]
+
+
 def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwork:
     """Load a version's nodes and edges into a :class:`RoadNetwork` (one geometry per piece)."""
     conn = _driver_connection(session)
+    v = {"v": version_id}
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT ST_X(geom), ST_Y(geom) FROM road_nodes WHERE version_id = %s ORDER BY id",
-            (version_id,),
+        nodes = _copy_out(
+            cur,
+            "SELECT ST_X(geom), ST_Y(geom) FROM road_nodes WHERE version_id = %(v)s ORDER BY id",
+            v,
+            [">f8", ">f8"],
         )
-        nodes = np.array(cur.fetchall(), dtype=np.float64).reshape(-1, 2)
-        cur.execute(
-            "SELECT piece_id, source, target, coalesce(walk_ms, %s), coalesce(drive_ms, %s), "
-            "highway, name, roundabout, "
-            "CASE WHEN lag(piece_id) OVER (ORDER BY id) IS DISTINCT FROM piece_id "
-            "THEN ST_AsBinary(geom) END "
-            "FROM road_edges WHERE version_id = %s ORDER BY id",
-            (INF_MS, INF_MS, version_id),
+        arcs = _copy_out(
+            cur,
+            f"SELECT piece_id, source, target, coalesce(walk_ms, {INF_MS}), "
+            f"coalesce(drive_ms, {INF_MS}) FROM road_edges WHERE version_id = %(v)s ORDER BY id",
+            v,
+            [">i4"] * 5,
         )
-        rows = cur.fetchall()
-    piece = np.fromiter((r[0] for r in rows), dtype=np.int32, count=len(rows))
-    source = np.fromiter((r[1] for r in rows), dtype=np.int32, count=len(rows))
-    target = np.fromiter((r[2] for r in rows), dtype=np.int32, count=len(rows))
-    walk_ms = np.fromiter((r[3] for r in rows), dtype=np.int64, count=len(rows))
-    drive_ms = np.fromiter((r[4] for r in rows), dtype=np.int64, count=len(rows))
-    firsts = [r for r in rows if r[8] is not None]
-    geoms = shapely.from_wkb([bytes(r[8]) for r in firsts])
-    coords, index = shapely.get_coordinates(geoms, return_index=True)
-    offsets = np.zeros(len(firsts) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(index, minlength=len(firsts)), out=offsets[1:])
+        names = _dictionary(cur, "name", version_id)
+        highways = _dictionary(cur, "highway", version_id)
+        pieces = _copy_out(
+            cur,
+            "SELECT coalesce(array_position(%(names)s::text[], name), 0) - 1, "
+            "array_position(%(highways)s::text[], highway) - 1, roundabout, ST_NPoints(geom) "
+            f"FROM ({FIRST_ARCS}) f ORDER BY id",
+            {**v, "names": names, "highways": highways},
+            [">i4", ">i4", "?", ">i4"],
+        )
+        points = _copy_out(
+            cur,
+            "SELECT ST_X(p.geom), ST_Y(p.geom) "
+            f"FROM ({FIRST_ARCS}) f CROSS JOIN LATERAL ST_DumpPoints(f.geom) p "
+            "ORDER BY f.id, p.path[1]",
+            v,
+            [">f8", ">f8"],
+        )
+    coords = np.empty((len(points), 2), dtype=np.float64)
+    coords[:, 0] = points["f0"]
+    coords[:, 1] = points["f1"]
+    del points
+    offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
+    np.cumsum(pieces["f3"], out=offsets[1:])
+    name_of = [*names, None]  # index -1: no name
     return assemble(
         version_id=version_id,
         city_code=city_code,
-        node_lon=nodes[:, 0],
-        node_lat=nodes[:, 1],
-        arc_piece=piece,
-        arc_source=source,
-        arc_target=target,
-        arc_walk_ms=walk_ms,
-        arc_drive_ms=drive_ms,
+        node_lon=nodes["f0"].astype(np.float64),
+        node_lat=nodes["f1"].astype(np.float64),
+        arc_piece=arcs["f0"].astype(np.int32),
+        arc_source=arcs["f1"].astype(np.int32),
+        arc_target=arcs["f2"].astype(np.int32),
+        arc_walk_ms=arcs["f3"].astype(np.int64),
+        arc_drive_ms=arcs["f4"].astype(np.int64),
         piece_offsets=offsets,
         coords=coords,
-        piece_name=[r[6] for r in firsts],
-        piece_highway=[r[5] for r in firsts],
-        piece_roundabout=np.array([r[7] for r in firsts], dtype=np.bool_),
+        piece_name=[name_of[i] for i in pieces["f0"].tolist()],
+        piece_highway=[highways[i] for i in pieces["f1"].tolist()],
+        piece_roundabout=pieces["f2"].astype(np.bool_),
         hierarchies=read_hierarchies(session, version_id, len(nodes)),
     )
