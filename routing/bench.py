@@ -360,12 +360,12 @@ def bench_graph(
     rows += [
         Row(
             label,
-            "route A→B (snap, CCH, geometry, steps)",
+            "route A→B (snap, CH, geometry, steps)",
             p50_p95(p2p),
             p50_p95(nx_route),
             p50_p95(pg_route),
         ),
-        Row(label, "node→node time (CCH)", p50_p95(node_p2p), p50_p95(nx_route), p50_p95(pg_route)),
+        Row(label, "node→node time (CH)", p50_p95(node_p2p), p50_p95(nx_route), p50_p95(pg_route)),
         Row(label, "5 nearest of 500 sites", p50_p95(nearest), p50_p95(nx_near), None),
         Row(
             label,

@@ -494,26 +494,6 @@ def _climb(
             hk, hv = _grow_heap(hk, hv, hs)
             hs = _push(hk, hv, hs, nd, x)
     return hk, hv, hs, t, best, meet
-    if other[u] < UNREACHED and d + other[u] < best:
-        best = d + other[u]
-        meet = u
-    for a in range(first[u], first[u + 1]):
-        w = weight[a]
-        if len(alt_bits) and alt_bits[a >> 3] & (1 << (a & 7)):
-            w = alt_weight[np.searchsorted(alt_arc, a)]
-        if w >= INF:
-            continue
-        x = head[a]
-        nd = d + w
-        if nd < dist[x]:
-            if dist[x] >= UNREACHED:
-                touched[t] = x
-                t += 1
-            dist[x] = nd
-            parent[x] = a
-            hk, hv = _grow_heap(hk, hv, hs)
-            hs = _push(hk, hv, hs, nd, x)
-    return hk, hv, hs, t, best, meet
 
 
 UNREACHED = np.int64(2**62)

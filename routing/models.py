@@ -109,8 +109,9 @@ class RoadEdge(Base):
 
 
 class NetworkHierarchy(Base):
-    """A version's contraction hierarchy for one mode (an ``.npz`` of int32 arrays), built at
-    import so that loading a network does not contract it again (see ``routing.hierarchy``)."""
+    """A version's contraction hierarchy for one mode, built at import so that loading a
+    network does not contract it again (see ``routing.hierarchy``), in parts of a few MB:
+    libpq keeps its input buffer as large as the largest row it has read."""
 
     __tablename__ = "road_network_hierarchies"
 
@@ -118,6 +119,7 @@ class NetworkHierarchy(Base):
         Integer, ForeignKey("road_network_versions.id", ondelete="CASCADE"), primary_key=True
     )
     mode: Mapped[str] = mapped_column(Text, primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
     arcs: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     method: Mapped[str] = mapped_column(Text)

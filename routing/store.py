@@ -6,11 +6,12 @@ transaction owns them, so a failed import leaves nothing behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import shapely
+from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,7 @@ EDGE_COLUMNS = (
     "geom",
 )
 HIERARCHY_METHOD = "daofu ch 3"
+HIERARCHY_PART_BYTES = 4 * 2**20
 """Stored hierarchies of another method are ignored (and rebuilt when the engine loads)."""
 
 
@@ -127,18 +129,24 @@ def write_hierarchies(
         text("DELETE FROM road_network_hierarchies WHERE version_id = :v"), {"v": version_id}
     )
     for mode, built in hierarchies.items():
+        blob = built.to_bytes()
+        parts = range(0, max(len(blob), 1), HIERARCHY_PART_BYTES)
         session.execute(
             text(
-                "INSERT INTO road_network_hierarchies (version_id, mode, arcs, data, method) "
-                "VALUES (:v, :mode, :arcs, :data, :method)"
+                "INSERT INTO road_network_hierarchies (version_id, mode, part, arcs, data, method) "
+                "VALUES (:v, :mode, :part, :arcs, :data, :method)"
             ),
-            {
-                "v": version_id,
-                "mode": mode.value,
-                "arcs": built.arc_count,
-                "data": built.to_bytes(),
-                "method": HIERARCHY_METHOD,
-            },
+            [
+                {
+                    "v": version_id,
+                    "mode": mode.value,
+                    "part": i,
+                    "arcs": built.arc_count,
+                    "data": blob[start : start + HIERARCHY_PART_BYTES],
+                    "method": HIERARCHY_METHOD,
+                }
+                for i, start in enumerate(parts)
+            ],
         )
 
 
@@ -147,7 +155,7 @@ def versions_without_hierarchies(session: Session) -> list[int]:
     return list(
         session.scalars(
             text(
-                "SELECT id FROM road_network_versions v WHERE (SELECT count(*) "
+                "SELECT id FROM road_network_versions v WHERE (SELECT count(DISTINCT mode) "
                 "FROM road_network_hierarchies h WHERE h.version_id = v.id AND h.method = :m) "
                 "< :modes ORDER BY id"
             ),
@@ -160,19 +168,37 @@ def read_hierarchies(
     session: Session, version_id: int, node_count: int
 ) -> dict[Mode, Hierarchy] | None:
     """The stored hierarchies, or None (versions imported before they were stored)."""
-    rows = session.execute(
-        text(
-            "SELECT mode, data FROM road_network_hierarchies WHERE version_id = :v AND method = :m"
-        ),
-        {"v": version_id, "m": HIERARCHY_METHOD},
-    ).all()
-    found = {Mode(mode): Hierarchy.from_bytes(bytes(data)) for mode, data in rows}
+    found: dict[Mode, Hierarchy] = {}
+    with _driver_connection(session).cursor() as cur:
+        for mode in Mode:
+            body = _copy_body(
+                cur,
+                sql.SQL(
+                    "SELECT data FROM road_network_hierarchies WHERE version_id = %(v)s "
+                    "AND mode = %(mode)s AND method = %(m)s ORDER BY part"
+                ),
+                {"v": version_id, "mode": mode.value, "m": HIERARCHY_METHOD},
+            )
+            if body:
+                found[mode] = Hierarchy.from_bytes(_join_parts(body))
+            del body
     if set(found) != set(Mode) or any(len(h.first) != node_count + 1 for h in found.values()):
         return None
     return found
 
 
-def _copy_body(cur: Any, query: str, params: dict[str, object]) -> bytearray:
+def _join_parts(body: bytearray) -> bytearray:
+    """The bytea of COPY rows of one column (int16 field count, int32 length, bytes), joined."""
+    joined = bytearray()
+    at = 0
+    while at < len(body):
+        length = int.from_bytes(body[at + 2 : at + 6], "big")
+        joined += body[at + 6 : at + 6 + length]
+        at += 6 + length
+    return joined
+
+
+def _copy_body(cur: Any, query: sql.Composable, params: Mapping[str, object]) -> bytearray:
     """The tuples of a binary COPY of ``query`` (header and trailer cut off).
 
     A network has millions of rows and hierarchies of tens of MB: read as COPY
@@ -180,7 +206,8 @@ def _copy_body(cur: Any, query: str, params: dict[str, object]) -> bytearray:
     whose freed memory the allocator would keep (tens of MB of resident memory).
     """
     chunks = bytearray()
-    with cur.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)", params) as copy:
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(query)
+    with cur.copy(statement, params) as copy:
         for data in copy:
             chunks += data
     # header: 11-byte signature, int32 flags, int32 extension length; trailer: int16 -1
@@ -188,7 +215,9 @@ def _copy_body(cur: Any, query: str, params: dict[str, object]) -> bytearray:
     return chunks[19 + extension : len(chunks) - 2]  # writable, for numpy views
 
 
-def _copy_out(cur: Any, query: str, params: dict[str, object], fields: list[str]) -> Any:
+def _copy_out(
+    cur: Any, query: sql.Composable, params: Mapping[str, object], fields: list[str]
+) -> Any:
     """Rows of fixed-width, never-null columns as a numpy record array (binary COPY).
 
     ``fields`` are big-endian numpy types, one per column (``>i4``, ``>f8``, ``?``).
@@ -200,7 +229,7 @@ def _copy_out(cur: Any, query: str, params: dict[str, object], fields: list[str]
     return np.frombuffer(body, dtype=np.dtype(dtype))
 
 
-FIRST_ARCS = (
+FIRST_ARCS = sql.SQL(
     "SELECT * FROM (SELECT *, lag(piece_id) OVER (ORDER BY id) IS DISTINCT FROM piece_id "
     "AS first_of_piece FROM road_edges WHERE version_id = %(v)s) e WHERE first_of_piece"
 )
@@ -210,8 +239,10 @@ FIRST_ARCS = (
 def _dictionary(cur: Any, column: str, version_id: int) -> list[str]:
     """The distinct values of a text column of the version's edges, in a fixed order."""
     cur.execute(
-        f"SELECT DISTINCT {column} FROM road_edges WHERE version_id = %s "
-        f"AND {column} IS NOT NULL ORDER BY {column}",
+        sql.SQL(
+            "SELECT DISTINCT {c} FROM road_edges WHERE version_id = %s AND {c} IS NOT NULL "
+            "ORDER BY {c}"
+        ).format(c=sql.Identifier(column)),
         (version_id,),
     )
     return [row[0] for row in cur.fetchall()]
@@ -220,18 +251,22 @@ def _dictionary(cur: Any, column: str, version_id: int) -> list[str]:
 def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwork:
     """Load a version's nodes and edges into a :class:`RoadNetwork` (one geometry per piece)."""
     conn = _driver_connection(session)
-    v = {"v": version_id}
+    v = {"v": version_id, "inf": INF_MS}
     with conn.cursor() as cur:
         nodes = _copy_out(
             cur,
-            "SELECT ST_X(geom), ST_Y(geom) FROM road_nodes WHERE version_id = %(v)s ORDER BY id",
+            sql.SQL(
+                "SELECT ST_X(geom), ST_Y(geom) FROM road_nodes WHERE version_id = %(v)s ORDER BY id"
+            ),
             v,
             [">f8", ">f8"],
         )
         arcs = _copy_out(
             cur,
-            f"SELECT piece_id, source, target, coalesce(walk_ms, {INF_MS}), "
-            f"coalesce(drive_ms, {INF_MS}) FROM road_edges WHERE version_id = %(v)s ORDER BY id",
+            sql.SQL(
+                "SELECT piece_id, source, target, coalesce(walk_ms, %(inf)s), "
+                "coalesce(drive_ms, %(inf)s) FROM road_edges WHERE version_id = %(v)s ORDER BY id"
+            ),
             v,
             [">i4"] * 5,
         )
@@ -239,17 +274,22 @@ def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwo
         highways = _dictionary(cur, "highway", version_id)
         pieces = _copy_out(
             cur,
-            "SELECT coalesce(array_position(%(names)s::text[], name), 0) - 1, "
-            "array_position(%(highways)s::text[], highway) - 1, roundabout, ST_NPoints(geom) "
-            f"FROM ({FIRST_ARCS}) f ORDER BY id",
+            sql.SQL(
+                "SELECT coalesce(n.i, 0)::int4 - 1, h.i::int4 - 1, roundabout, ST_NPoints(geom) "
+                "FROM ({}) f "
+                "LEFT JOIN unnest(%(names)s::text[]) WITH ORDINALITY n(name, i) USING (name) "
+                "JOIN unnest(%(highways)s::text[]) WITH ORDINALITY h(highway, i) USING (highway) "
+                "ORDER BY id"
+            ).format(FIRST_ARCS),
             {**v, "names": names, "highways": highways},
             [">i4", ">i4", "?", ">i4"],
         )
         points = _copy_out(
             cur,
-            "SELECT ST_X(p.geom), ST_Y(p.geom) "
-            f"FROM ({FIRST_ARCS}) f CROSS JOIN LATERAL ST_DumpPoints(f.geom) p "
-            "ORDER BY f.id, p.path[1]",
+            sql.SQL(
+                "SELECT ST_X(p.geom), ST_Y(p.geom) "
+                "FROM ({}) f CROSS JOIN LATERAL ST_DumpPoints(f.geom) p ORDER BY f.id, p.path[1]"
+            ).format(FIRST_ARCS),
             v,
             [">f8", ">f8"],
         )

@@ -20,11 +20,12 @@ def upgrade() -> None:
         "road_network_hierarchies",
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.Column("mode", sa.Text(), nullable=False),
+        sa.Column("part", sa.Integer(), nullable=False),
         sa.Column("arcs", sa.Integer(), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column("method", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(["version_id"], ["road_network_versions.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("version_id", "mode"),
+        sa.PrimaryKeyConstraint("version_id", "mode", "part"),
     )
     # RoutingKit's node orders served its CCH only; versions without a hierarchy get one
     # built when the engine loads them (`daofu roads hierarchies` stores them)
