@@ -32,6 +32,7 @@ from routing import hierarchy, kernels
 from routing.errors import OutsideNetwork, Unreachable
 from routing.hierarchy import Hierarchy, build_hierarchy
 from routing.network import E7, INF_MS, RoadNetwork, from_e7
+from routing.osm import haversine_m
 from routing.profiles import Mode
 from routing.steps import Legs, Step, bearings_deg, build_steps, end_bearings
 
@@ -154,8 +155,11 @@ class Engine:
         self.kx = EARTH_M_PER_DEG * math.cos(math.radians(self.lat0))
         self.ky = EARTH_M_PER_DEG
         self.sx, self.sy = self.kx * E7, self.ky * E7
-        lo_e7 = net.coords_e7.min(axis=0)
-        hi_e7 = net.coords_e7.max(axis=0)
+        lo_e7 = np.minimum(
+            net.node_e7.min(axis=0, initial=2**31 - 1), net.inner_e7.min(axis=0, initial=2**31 - 1)
+        )
+        hi_e7 = np.maximum(net.node_e7.max(axis=0, initial=-(2**31)),
+                           net.inner_e7.max(axis=0, initial=-(2**31)))  # fmt: skip
         self.x0 = (int(lo_e7[0]) - self.ox) * self.sx - GRID_CELL_M
         self.y0 = (int(lo_e7[1]) - self.oy) * self.sy - GRID_CELL_M
         self.grid_nx = int(((int(hi_e7[0]) - self.ox) * self.sx - self.x0) // GRID_CELL_M) + 2
@@ -166,8 +170,7 @@ class Engine:
             usable = self._mode_pieces(mode, tail, snap_islands)
             self.piece_mask[usable] |= MODE_BIT[mode]
         self.grid_start, self.grid_items = kernels.build_grid(
-            net.coords_e7,
-            net.piece_offsets,
+            net.geometry(),
             self.piece_mask > 0,
             self.ox,
             self.oy,
@@ -256,8 +259,7 @@ class Engine:
         return kernels.nearest_segment(
             px,
             py,
-            net.coords_e7,
-            net.piece_offsets,
+            net.geometry(),
             self.piece_mask,
             MODE_BIT[mode],
             self.grid_start,
@@ -277,13 +279,7 @@ class Engine:
     def snap_points(self, lon: NDArray[np.float64], lat: NDArray[np.float64], mode: Mode) -> Snaps:
         """Snap many points at once (``piece`` -1 beyond the radius)."""
         pieces, seg, frac, dist = self._nearest(lon, lat, mode, self.snap_radius_m)
-        s = np.maximum(seg, 0)
-        vm = self.network.vertex_m
-        along = vm[s] + frac * (vm[s + 1].astype(np.float64) - vm[s])
-        a = from_e7(self.network.coords_e7[s])
-        b = from_e7(self.network.coords_e7[s + 1])
-        slon = a[:, 0] + frac * (b[:, 0] - a[:, 0])
-        slat = a[:, 1] + frac * (b[:, 1] - a[:, 1])
+        along, slon, slat = kernels.snap_along(pieces, seg, frac, self.network.geometry())
         return Snaps(pieces, along, dist, slon, slat)
 
     def snap(self, lon: float, lat: float, mode: Mode, field: str = "point") -> Snap:
@@ -469,10 +465,15 @@ class Engine:
 
     def _partial(self, piece: int, from_m: float, to_m: float) -> NDArray[np.float64]:
         """Geometry of a piece between two distances along it, in travel order."""
-        net = self.network
-        lo, hi = net.piece_offsets[piece], net.piece_offsets[piece + 1]
-        vm = net.vertex_m[lo:hi].astype(np.float64)
-        coords = from_e7(net.coords_e7[lo:hi])
+        coords = self.network.piece_coords(piece)
+        vm = np.concatenate(
+            [
+                [0.0],
+                np.cumsum(
+                    haversine_m(coords[:-1, 0], coords[:-1, 1], coords[1:, 0], coords[1:, 1])
+                ),
+            ]
+        )
         a, b = sorted((from_m, to_m))
         xs = np.interp([a, b], vm, coords[:, 0])
         ys = np.interp([a, b], vm, coords[:, 1])
@@ -562,8 +563,7 @@ class Engine:
         total = int(inner.sum())
         offset = np.repeat(np.cumsum(inner) - inner, inner)
         index = np.repeat(begin, inner) + (np.arange(total) - offset + 1) * np.repeat(step, inner)
-        coords = net.coords_e7
-        arc_line = from_e7(coords[index])
+        arc_line = from_e7(net.vertex_e7(index, np.repeat(pieces, inner)))
         line = np.concatenate([head_line, arc_line, tail_line[1:]])
         keep = np.ones(len(line), dtype=np.bool_)
         keep[1:] = np.any(np.diff(line, axis=0) != 0, axis=1)
@@ -589,19 +589,29 @@ class Engine:
             bearing_start=np.concatenate(
                 [
                     [head["bearing_start"]],
-                    bearings_deg(from_e7(coords[begin]), from_e7(coords[begin + step])),
+                    bearings_deg(
+                        from_e7(net.vertex_e7(begin, pieces)),
+                        from_e7(net.vertex_e7(begin + step, pieces)),
+                    ),
                     [tail["bearing_start"]],
                 ]
             ),
             bearing_end=np.concatenate(
                 [
                     [head["bearing_end"]],
-                    bearings_deg(from_e7(coords[finish - step]), from_e7(coords[finish])),
+                    bearings_deg(
+                        from_e7(net.vertex_e7(finish - step, pieces)),
+                        from_e7(net.vertex_e7(finish, pieces)),
+                    ),
                     [tail["bearing_end"]],
                 ]
             ),
             start=np.concatenate(
-                [[e["start"] for e in ends[:1]], from_e7(coords[begin]), [tail["start"]]]
+                [
+                    [e["start"] for e in ends[:1]],
+                    from_e7(net.vertex_e7(begin, pieces)),
+                    [tail["start"]],
+                ]
             ),
             end=(float(line[-1, 0]), float(line[-1, 1])),
         )
@@ -758,9 +768,8 @@ class Engine:
             net.arc_ms(mode),
             net.arc_piece,
             net.arc_reversed,
-            net.piece_offsets,
-            net.coords_e7,
-            net.vertex_m,
+            net.geometry(),
+            net.piece_length_m,
             np.int64(max(limits_ms)),
             self.ox,
             self.oy,

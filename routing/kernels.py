@@ -7,6 +7,8 @@ explores, not the size of the graph. Times are int64 milliseconds.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from numpy.typing import NDArray
@@ -178,10 +180,70 @@ def _local(e7: int, origin: int, scale: float) -> float:
     return float(e7 - origin) * scale
 
 
+Geometry = tuple[
+    NDArray[np.int32], NDArray[np.int32], NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]
+]
+"""(node_e7, piece_u, piece_v, piece_offsets, inner_e7): see ``RoadNetwork.geometry``."""
+EARTH_RADIUS_M = 6_371_008.8
+
+
+@numba.njit(cache=_CACHE, inline="always")
+def vertex(geom: Geometry, p: int, i: int) -> tuple[int, int]:
+    """Vertex number ``i`` (of piece ``p``) in 1e-7°: a node at the piece's ends, else an
+    inner vertex (``2p + 1`` end vertices of earlier pieces and this one come before it)."""
+    node_e7, piece_u, piece_v, piece_offsets, inner_e7 = geom
+    if i == piece_offsets[p]:
+        n = piece_u[p]
+        return node_e7[n, 0], node_e7[n, 1]
+    if i == piece_offsets[p + 1] - 1:
+        n = piece_v[p]
+        return node_e7[n, 0], node_e7[n, 1]
+    j = i - 2 * p - 1
+    return inner_e7[j, 0], inner_e7[j, 1]
+
+
+@numba.njit(cache=_CACHE, inline="always")
+def segment_m(ax: int, ay: int, bx: int, by: int) -> float:
+    """Great-circle metres between two 1e-7° points (as ``osm.haversine_m``)."""
+    p1 = math.radians(ay * 1e-7)
+    p2 = math.radians(by * 1e-7)
+    dp = p2 - p1
+    dl = math.radians(bx * 1e-7 - ax * 1e-7)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+@numba.njit(cache=_CACHE)
+def snap_along(
+    pieces: NDArray[np.int32], seg: NDArray[np.int32], frac: NDArray[np.float64], geom: Geometry
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """For points on segments (vertex ``seg`` to the next, ``frac`` of the way): metres from
+    the piece's start, longitude and latitude (zeros where ``pieces`` is -1)."""
+    m = len(pieces)
+    along = np.zeros(m)
+    lon = np.zeros(m)
+    lat = np.zeros(m)
+    piece_offsets = geom[3]
+    for q in range(m):
+        p = pieces[q]
+        if p < 0:
+            continue
+        total = 0.0
+        for i in range(piece_offsets[p], seg[q]):
+            ax, ay = vertex(geom, p, i)
+            bx, by = vertex(geom, p, i + 1)
+            total += segment_m(ax, ay, bx, by)
+        ax, ay = vertex(geom, p, seg[q])
+        bx, by = vertex(geom, p, seg[q] + 1)
+        along[q] = total + frac[q] * segment_m(ax, ay, bx, by)
+        lon[q] = ax * 1e-7 + frac[q] * (bx * 1e-7 - ax * 1e-7)
+        lat[q] = ay * 1e-7 + frac[q] * (by * 1e-7 - ay * 1e-7)
+    return along, lon, lat
+
+
 @numba.njit(cache=_CACHE)
 def build_grid(
-    coords_e7: NDArray[np.int32],
-    piece_offsets: NDArray[np.int32],
+    geom: Geometry,
     piece_ok: NDArray[np.bool_],
     ox: int,
     oy: int,
@@ -194,6 +256,7 @@ def build_grid(
     ny: int,
 ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
     """Bucket pieces (where ``piece_ok``) into the cells their segments meet, once per cell."""
+    piece_offsets = geom[3]
     counts = np.zeros(nx * ny + 1, dtype=np.int64)
     last = np.full(nx * ny, -1, dtype=np.int32)
     start = np.zeros(nx * ny + 1, dtype=np.int32)
@@ -213,10 +276,12 @@ def build_grid(
             if not piece_ok[p]:
                 continue
             for i in range(piece_offsets[p], piece_offsets[p + 1] - 1):
-                ax = _local(coords_e7[i, 0], ox, sx)
-                bx = _local(coords_e7[i + 1, 0], ox, sx)
-                ay = _local(coords_e7[i, 1], oy, sy)
-                by = _local(coords_e7[i + 1, 1], oy, sy)
+                ax_e7, ay_e7 = vertex(geom, p, i)
+                bx_e7, by_e7 = vertex(geom, p, i + 1)
+                ax = _local(ax_e7, ox, sx)
+                bx = _local(bx_e7, ox, sx)
+                ay = _local(ay_e7, oy, sy)
+                by = _local(by_e7, oy, sy)
                 cx0 = int((min(ax, bx) - x0) // cell_m)
                 cx1 = int((max(ax, bx) - x0) // cell_m)
                 cy0 = int((min(ay, by) - y0) // cell_m)
@@ -239,8 +304,7 @@ def build_grid(
 def nearest_segment(
     px: NDArray[np.float64],
     py: NDArray[np.float64],
-    coords_e7: NDArray[np.int32],
-    piece_offsets: NDArray[np.int32],
+    geom: Geometry,
     piece_mask: NDArray[np.uint8],
     mode_bit: int,
     start: NDArray[np.int32],
@@ -262,6 +326,7 @@ def nearest_segment(
     Returns (piece or -1, segment's first vertex, fraction along it, distance in metres).
     """
     m = len(px)
+    piece_offsets = geom[3]
     piece = np.full(m, -1, dtype=np.int32)
     seg = np.full(m, -1, dtype=np.int32)
     frac = np.zeros(m)
@@ -293,10 +358,12 @@ def nearest_segment(
                         if not (piece_mask[p] & mode_bit):
                             continue
                         for i in range(piece_offsets[p], piece_offsets[p + 1] - 1):
-                            ax = _local(coords_e7[i, 0], ox, sx)
-                            ay = _local(coords_e7[i, 1], oy, sy)
-                            dx = _local(coords_e7[i + 1, 0], ox, sx) - ax
-                            dy = _local(coords_e7[i + 1, 1], oy, sy) - ay
+                            ax_e7, ay_e7 = vertex(geom, p, i)
+                            bx_e7, by_e7 = vertex(geom, p, i + 1)
+                            ax = _local(ax_e7, ox, sx)
+                            ay = _local(ay_e7, oy, sy)
+                            dx = _local(bx_e7, ox, sx) - ax
+                            dy = _local(by_e7, oy, sy) - ay
                             ll = dx * dx + dy * dy
                             t = 0.0
                             if ll > 0:
@@ -325,9 +392,8 @@ def rasterize_reach(
     arc_ms: NDArray[np.int32],
     arc_piece: NDArray[np.int32],
     arc_reversed: NDArray[np.bool_],
-    piece_offsets: NDArray[np.int32],
-    coords_e7: NDArray[np.int32],
-    vertex_m: NDArray[np.float32],
+    geom: Geometry,
+    piece_length_m: NDArray[np.float32],
     limit: np.int64,
     ox: int,
     oy: int,
@@ -345,6 +411,7 @@ def rasterize_reach(
     the reachable part of an arc is sampled every half cell.
     """
     grid = np.full(nx * ny, UNSET, dtype=np.int64)
+    piece_offsets = geom[3]
     for k_node in range(len(nodes)):
         x = nodes[k_node]
         t0 = times[k_node]
@@ -355,17 +422,20 @@ def rasterize_reach(
             if w >= 2147483647:
                 continue
             p = arc_piece[a]
-            length = float(vertex_m[piece_offsets[p + 1] - 1])
+            length = float(piece_length_m[p])
             reach_m = length if t0 + w <= limit else length * (limit - t0) / w
             lo, hi = piece_offsets[p], piece_offsets[p + 1]
+            s1 = 0.0
             for i in range(lo, hi - 1):
-                s0 = float(vertex_m[i])
-                s1 = float(vertex_m[i + 1])
-                seg = s1 - s0
-                ax = _local(coords_e7[i, 0], ox, sx)
-                ay = _local(coords_e7[i, 1], oy, sy)
-                bx = _local(coords_e7[i + 1, 0], ox, sx)
-                by = _local(coords_e7[i + 1, 1], oy, sy)
+                ax_e7, ay_e7 = vertex(geom, p, i)
+                bx_e7, by_e7 = vertex(geom, p, i + 1)
+                s0 = s1
+                seg = segment_m(ax_e7, ay_e7, bx_e7, by_e7)
+                s1 = s0 + seg
+                ax = _local(ax_e7, ox, sx)
+                ay = _local(ay_e7, oy, sy)
+                bx = _local(bx_e7, ox, sx)
+                by = _local(by_e7, oy, sy)
                 steps = int(seg / (cell_m * 0.5)) + 1
                 for k in range(steps + 1):
                     s = s0 + seg * k / steps

@@ -9,6 +9,7 @@ use it). Arcs leaving a node are listed in CSR form (``out_start``/``out_arcs``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -100,11 +101,14 @@ class RoadNetwork:
     piece_u: NDArray[np.int32]
     piece_v: NDArray[np.int32]
     piece_offsets: NDArray[np.int32]
-    coords_e7: NDArray[np.int32]
-    """(vertices, 2) lon, lat in 1e-7°; piece i is ``piece_offsets[i]:piece_offsets[i + 1]``."""
-    vertex_m: NDArray[np.float32]
-    """Distance of each vertex from the start of its piece, metres."""
-    piece_name: NDArray[np.int32]
+    """Vertex numbers: piece i has vertices ``piece_offsets[i]:piece_offsets[i + 1]``."""
+    inner_e7: NDArray[np.int32]
+    """(vertices − 2 × pieces, 2) lon, lat in 1e-7° of the vertices between a piece's two
+    nodes: a piece's end vertices are its nodes, kept once in ``node_e7`` (see
+    :meth:`vertex_e7`)."""
+    piece_length_m: NDArray[np.float32]
+    piece_name: NDArray[np.signedinteger[Any]]
+    """Index into ``names`` (-1: unnamed); int16 while a city has fewer than 32,768 names."""
     piece_highway: NDArray[np.uint8]
     piece_roundabout: NDArray[np.bool_]
     names: list[str]
@@ -142,11 +146,29 @@ class RoadNetwork:
         return self.arc_walk_ms if mode is Mode.walk else self.arc_drive_ms
 
     def piece_lengths(self, pieces: NDArray[np.int32]) -> NDArray[np.float32]:
-        """Lengths of pieces in metres (their last vertex's distance from the first)."""
-        return self.vertex_m[self.piece_offsets[np.asarray(pieces) + 1] - 1]
+        return self.piece_length_m[pieces]
 
     def piece_length(self, piece: int) -> float:
-        return float(self.vertex_m[self.piece_offsets[piece + 1] - 1])
+        return float(self.piece_length_m[piece])
+
+    def geometry(self) -> kernels.Geometry:
+        """What compiled code needs to read any vertex (see :func:`kernels.vertex`)."""
+        return (self.node_e7, self.piece_u, self.piece_v, self.piece_offsets, self.inner_e7)
+
+    def vertex_e7(
+        self, vertices: NDArray[np.int64], pieces: NDArray[np.int32]
+    ) -> NDArray[np.int32]:
+        """(n, 2) 1e-7° coordinates of vertex numbers, each of the piece given beside it."""
+        vertices = np.asarray(vertices, dtype=np.int64)
+        pieces = np.asarray(pieces, dtype=np.int64)
+        first = vertices == self.piece_offsets[pieces]
+        last = vertices == self.piece_offsets[pieces + 1] - 1
+        inner = np.clip(vertices - 2 * pieces - 1, 0, max(len(self.inner_e7) - 1, 0))
+        out = self.inner_e7[inner] if len(self.inner_e7) else np.zeros((len(vertices), 2), np.int32)
+        out = np.array(out, dtype=np.int32)
+        out[first] = self.node_e7[self.piece_u[pieces[first]]]
+        out[last] = self.node_e7[self.piece_v[pieces[last]]]
+        return out
 
     def piece_arcs(self, pieces: NDArray[np.int32]) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
         """The forward and backward arc of each piece (-1: that way is no arc)."""
@@ -168,8 +190,9 @@ class RoadNetwork:
         return self.names[index] if index >= 0 else None
 
     def piece_coords(self, piece: int) -> NDArray[np.float64]:
-        lo, hi = self.piece_offsets[piece], self.piece_offsets[piece + 1]
-        return from_e7(self.coords_e7[lo:hi])
+        lo, hi = int(self.piece_offsets[piece]), int(self.piece_offsets[piece + 1])
+        vertices = np.arange(lo, hi, dtype=np.int64)
+        return from_e7(self.vertex_e7(vertices, np.full(hi - lo, piece, dtype=np.int32)))
 
     def nbytes(self) -> int:
         """Bytes held in the arrays (the hierarchies are counted by the engine)."""
@@ -207,23 +230,35 @@ def assemble(
     """Build the arrays from arcs and piece geometries (pieces numbered 0..p-1, in arc order)."""
     n = len(node_lon)
     pieces = len(piece_offsets) - 1
-    coords_e7 = np.empty((len(coords), 2), dtype=np.int32)
-    coords_e7[:, 0] = to_e7(coords[:, 0])
-    coords_e7[:, 1] = to_e7(coords[:, 1])
-    lon, lat = from_e7(coords_e7[:, 0]), from_e7(coords_e7[:, 1])
-    seg = haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:]) if len(coords) > 1 else np.zeros(0)
-    del lon, lat
-    cumulative = np.concatenate([[0.0], np.cumsum(seg)])
-    del seg
-    starts = np.repeat(piece_offsets[:-1], np.diff(piece_offsets))
-    vertex_m = (cumulative - cumulative[starts]).astype(np.float32)
-    del cumulative, starts
+    node_e7 = np.empty((n, 2), dtype=np.int32)
+    node_e7[:, 0] = to_e7(node_lon)
+    node_e7[:, 1] = to_e7(node_lat)
     # a piece's orientation is its geometry's: u is its first vertex's node
     first_arc = np.full(pieces, -1, dtype=np.int64)
     order = np.arange(len(arc_piece))[::-1]
     first_arc[arc_piece[order]] = order
     piece_u = arc_source[first_arc].astype(np.int32)
     piece_v = arc_target[first_arc].astype(np.int32)
+    del first_arc, order
+    # a piece's end vertices are its nodes (kept once, in node_e7)
+    coords_e7 = np.empty((len(coords), 2), dtype=np.int32)
+    coords_e7[:, 0] = to_e7(coords[:, 0])
+    coords_e7[:, 1] = to_e7(coords[:, 1])
+    firsts, lasts = piece_offsets[:-1], piece_offsets[1:] - 1
+    coords_e7[firsts] = node_e7[piece_u]
+    coords_e7[lasts] = node_e7[piece_v]
+    lon, lat = from_e7(coords_e7[:, 0]), from_e7(coords_e7[:, 1])
+    seg = haversine_m(lon[:-1], lat[:-1], lon[1:], lat[1:]) if len(coords) > 1 else np.zeros(0)
+    del lon, lat
+    cumulative = np.concatenate([[0.0], np.cumsum(seg)])
+    del seg
+    piece_length = (cumulative[lasts] - cumulative[firsts]).astype(np.float32)
+    del cumulative
+    inner = np.ones(len(coords_e7), dtype=np.bool_)
+    inner[firsts] = False
+    inner[lasts] = False
+    inner_e7 = coords_e7[inner]
+    del coords_e7, inner
     # arcs sorted by tail: the adjacency of a node is a slice
     by_tail = np.argsort(arc_source, kind="stable")
     arc_source = arc_source[by_tail]
@@ -233,9 +268,6 @@ def assemble(
     np.cumsum(np.bincount(arc_source, minlength=n), out=out_start[1:])
     name_ids, names = _intern(piece_name)
     highway_ids, highways = _intern(list(piece_highway))
-    node_e7 = np.empty((n, 2), dtype=np.int32)
-    node_e7[:, 0] = to_e7(node_lon)
-    node_e7[:, 1] = to_e7(node_lat)
     return RoadNetwork(
         version_id=version_id,
         city_code=city_code,
@@ -249,9 +281,9 @@ def assemble(
         piece_u=piece_u,
         piece_v=piece_v,
         piece_offsets=piece_offsets.astype(np.int32),
-        coords_e7=coords_e7,
-        vertex_m=vertex_m,
-        piece_name=name_ids,
+        inner_e7=inner_e7,
+        piece_length_m=piece_length,
+        piece_name=name_ids.astype(np.int16) if len(names) < 2**15 else name_ids,
         piece_highway=highway_ids.astype(np.uint8),
         piece_roundabout=(
             np.zeros(pieces, dtype=np.bool_)
