@@ -478,3 +478,55 @@ def piece_arcs(
             if arc_piece[a] == p and arc_reversed[a]:
                 backward[i] = a
     return forward, backward
+
+
+@numba.njit(cache=_CACHE, inline="always")
+def _be32(buf: NDArray[np.uint8], at: int) -> int:
+    return (
+        (int(buf[at]) << 24) | (int(buf[at + 1]) << 16) | (int(buf[at + 2]) << 8) | int(buf[at + 3])
+    )
+
+
+@numba.njit(cache=_CACHE, inline="always")
+def _le32(buf: NDArray[np.uint8], at: int) -> int:
+    return (
+        (int(buf[at + 3]) << 24) | (int(buf[at + 2]) << 16) | (int(buf[at + 1]) << 8) | int(buf[at])
+    )
+
+
+@numba.njit(cache=_CACHE)
+def parse_piece_rows(
+    body: NDArray[np.uint8],
+) -> tuple[
+    NDArray[np.int32], NDArray[np.int32], NDArray[np.bool_], NDArray[np.int64], NDArray[np.uint8]
+]:
+    """Binary COPY rows of (int4 name, int4 highway, bool roundabout, bytea little-endian WKB
+    LineString): the three columns, each piece's vertex offsets and its coordinates as the
+    bytes of (vertices, 2) little-endian float64 (viewed as such by the caller)."""
+    rows = 0
+    points = 0
+    at = 0
+    while at < len(body):
+        length = _be32(body, at + 2 + 8 + 8 + 5)
+        points += _le32(body, at + 2 + 8 + 8 + 5 + 4 + 5)
+        at += 2 + 8 + 8 + 5 + 4 + length
+        rows += 1
+    name = np.empty(rows, dtype=np.int32)
+    highway = np.empty(rows, dtype=np.int32)
+    roundabout = np.empty(rows, dtype=np.bool_)
+    offsets = np.zeros(rows + 1, dtype=np.int64)
+    coords = np.empty(points * 16, dtype=np.uint8)
+    at = 0
+    out = 0
+    for r in range(rows):
+        name[r] = np.int32(np.uint32(_be32(body, at + 6)))
+        highway[r] = np.int32(np.uint32(_be32(body, at + 14)))
+        roundabout[r] = body[at + 22] != 0
+        length = _be32(body, at + 23)
+        wkb = at + 27
+        n = _le32(body, wkb + 5)
+        coords[out : out + 16 * n] = body[wkb + 9 : wkb + 9 + 16 * n]
+        out += 16 * n
+        offsets[r + 1] = offsets[r] + n
+        at = wkb + length
+    return name, highway, roundabout, offsets, coords

@@ -15,6 +15,7 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from routing import kernels
 from routing.hierarchy import Hierarchy
 from routing.network import INF_MS, ArcTable, RoadNetwork, assemble
 from routing.osm import Report, RoadGraph
@@ -272,33 +273,25 @@ def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwo
         )
         names = _dictionary(cur, "name", version_id)
         highways = _dictionary(cur, "highway", version_id)
-        pieces = _copy_out(
-            cur,
-            sql.SQL(
-                "SELECT coalesce(n.i, 0)::int4 - 1, h.i::int4 - 1, roundabout, ST_NPoints(geom) "
-                "FROM ({}) f "
-                "LEFT JOIN unnest(%(names)s::text[]) WITH ORDINALITY n(name, i) USING (name) "
-                "JOIN unnest(%(highways)s::text[]) WITH ORDINALITY h(highway, i) USING (highway) "
-                "ORDER BY id"
-            ).format(FIRST_ARCS),
-            {**v, "names": names, "highways": highways},
-            [">i4", ">i4", "?", ">i4"],
+        # each piece's first arc runs its geometry's way: one row per piece
+        name_ids, highway_ids, roundabout, offsets, coords_bytes = kernels.parse_piece_rows(
+            np.frombuffer(
+                _copy_body(
+                    cur,
+                    sql.SQL(
+                        "SELECT coalesce(n.i, 0)::int4 - 1, h.i::int4 - 1, roundabout, "
+                        "ST_AsBinary(geom, 'NDR') FROM ({}) f "
+                        "LEFT JOIN unnest(%(names)s::text[]) WITH ORDINALITY n(name, i) "
+                        "USING (name) JOIN unnest(%(highways)s::text[]) WITH ORDINALITY "
+                        "h(highway, i) USING (highway) ORDER BY id"
+                    ).format(FIRST_ARCS),
+                    {**v, "names": names, "highways": highways},
+                ),
+                dtype=np.uint8,
+            )
         )
-        points = _copy_out(
-            cur,
-            sql.SQL(
-                "SELECT ST_X(p.geom), ST_Y(p.geom) "
-                "FROM ({}) f CROSS JOIN LATERAL ST_DumpPoints(f.geom) p ORDER BY f.id, p.path[1]"
-            ).format(FIRST_ARCS),
-            v,
-            [">f8", ">f8"],
-        )
-    coords = np.empty((len(points), 2), dtype=np.float64)
-    coords[:, 0] = points["f0"]
-    coords[:, 1] = points["f1"]
-    del points
-    offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
-    np.cumsum(pieces["f3"], out=offsets[1:])
+    coords = coords_bytes.view("<f8").reshape(-1, 2).astype(np.float64)
+    del coords_bytes
     name_of = [*names, None]  # index -1: no name
     return assemble(
         version_id=version_id,
@@ -312,8 +305,8 @@ def read_network(session: Session, version_id: int, city_code: str) -> RoadNetwo
         arc_drive_ms=arcs["f4"].astype(np.int64),
         piece_offsets=offsets,
         coords=coords,
-        piece_name=[name_of[i] for i in pieces["f0"].tolist()],
-        piece_highway=[highways[i] for i in pieces["f1"].tolist()],
-        piece_roundabout=pieces["f2"].astype(np.bool_),
+        piece_name=[name_of[i] for i in name_ids.tolist()],
+        piece_highway=[highways[i] for i in highway_ids.tolist()],
+        piece_roundabout=roundabout,
         hierarchies=read_hierarchies(session, version_id, len(nodes)),
     )

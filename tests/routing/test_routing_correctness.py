@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.settings import PROJECT_ROOT
-from routing import service
+from routing import hierarchy, service
 from routing.engine import Engine, Snap
 from routing.errors import Unreachable
 from routing.models import NetworkVersion
@@ -174,3 +174,26 @@ def test_unreachable_pair_raises_and_networkx_agrees(shanghai_gap: Gap) -> None:
         for t, _ in engine.target_entries(b, Mode.drive):
             assert engine.node_to_node_ms(s, t, Mode.drive) is None
             assert t not in reference or not nx.has_path(reference, s, t)
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_hierarchy_paths_unpack_into_the_roads_they_time(mode: Mode) -> None:
+    """A route's geometry and steps come from unpacking shortcuts: the road arcs found must
+    join the two nodes, one after the other, and add up to the time the search reported."""
+    net = network_from_graph(read_osm(helsinki_pbf()))
+    h = hierarchy.build_hierarchy(net.arc_source, net.arc_target, net.arc_ms(mode), net.node_count)
+    scratch = hierarchy.Scratch(net.node_count)
+    rng = np.random.default_rng(11)
+    usable = np.unique(net.arc_source[net.arc_ms(mode) < INF_MS])
+    joined = 0
+    for s, t in rng.choice(usable, size=(PAIRS, 2)).tolist():
+        found = hierarchy.shortest_path(h, scratch, [(s, 0)], [(t, 0)])
+        if found is None:
+            continue
+        ms, nodes = found
+        arcs = hierarchy.road_arcs(net.out_start, net.arc_target, net.arc_ms(mode), nodes)
+        assert nodes[0] == s and nodes[-1] == t
+        assert (arcs >= 0).all() and (net.arc_target[arcs] == nodes[1:]).all()
+        assert int(net.arc_ms(mode)[arcs].sum()) == ms
+        joined += 1
+    assert joined > PAIRS // 3

@@ -15,6 +15,7 @@ from geo.errors import RegionNotFound
 from geo.models import Region
 from geo.settings import PROJECT_ROOT
 from routing import service
+from routing.engine import Engine
 from routing.errors import NothingToRollBack, OsmFileError
 from routing.holder import EngineHolder
 from routing.models import NetworkVersion
@@ -112,3 +113,24 @@ def test_holder_switches_to_a_new_version_while_the_old_engine_keeps_answering(
     assert new.network.version_id == new_version.id and old is not new
     a, b = old.snap(118.7787, 32.0426, Mode.drive), old.snap(118.770, 32.055, Mode.drive)
     assert old.route(a, b, Mode.drive).duration_s == new.route(a, b, Mode.drive).duration_s
+
+
+def test_versions_imported_without_hierarchies_get_them_built_and_stored(
+    routing_session: Session,
+) -> None:
+    version = service.import_network(routing_session, ROADS / "nanjing_xinjiekou_highways.osm.pbf")
+    stored = Engine(service.load_network(routing_session, version))
+    assert stored.hierarchy_loaded
+    routing_session.execute(
+        text("DELETE FROM road_network_hierarchies WHERE version_id = :v"), {"v": version.id}
+    )
+    rebuilt = Engine(service.load_network(routing_session, version))  # still answers
+    assert not rebuilt.hierarchy_loaded
+    assert service.store_missing_hierarchies(routing_session) == [version.id]
+    assert service.store_missing_hierarchies(routing_session) == []
+    loaded = Engine(service.load_network(routing_session, version))
+    assert loaded.hierarchy_loaded
+    for mode in Mode:
+        a, b = loaded.snap(118.7787, 32.0426, mode), loaded.snap(118.770, 32.055, mode)
+        assert loaded.route(a, b, mode).duration_s == stored.route(a, b, mode).duration_s
+        assert rebuilt.route(a, b, mode).duration_s == stored.route(a, b, mode).duration_s
