@@ -305,14 +305,21 @@ def _resize(a: NDArray[np.int32], size: int) -> NDArray[np.int32]:
 
 Weights = tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]]
 """An arc weight per arc, with exceptions: see :func:`_weight`."""
+Middles = tuple[
+    NDArray[np.int32], NDArray[np.int32], NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]
+]
+"""(shortcut_words, shortcut_rank, middle, odd_arc, odd_middle) of a :class:`Hierarchy`."""
 
 
 @dataclass
 class Hierarchy:
     """One mode's contraction hierarchy: the upward arcs of every node, CSR by node.
 
-    ``middle`` is the node an arc's upward direction bypasses (-1: a road arc);
-    the downward direction bypasses the same node except for the arcs listed in
+    A shortcut's upward direction bypasses a node: the arcs that are shortcuts are the
+    set bits of ``shortcut_words`` (bit ``a % 32`` of word ``a // 32``), and their
+    bypassed nodes are listed in ``middle`` in arc order, ``shortcut_rank[w]`` of them
+    before word ``w`` (road arcs, about half, take no room there).
+    The downward direction bypasses the same node except for the arcs listed in
     ``odd_arc`` (sorted), whose downward middle is ``odd_middle`` (walking arcs
     almost never differ, so one array serves both directions). Likewise, when few
     arcs weigh differently down than up (walking), ``down`` is empty and only those
@@ -323,6 +330,8 @@ class Hierarchy:
     head: NDArray[np.int32]
     up: NDArray[np.int32]
     down: NDArray[np.int32]
+    shortcut_words: NDArray[np.int32]
+    shortcut_rank: NDArray[np.int32]
     middle: NDArray[np.int32]
     odd_arc: NDArray[np.int32]
     odd_middle: NDArray[np.int32]
@@ -330,7 +339,8 @@ class Hierarchy:
     asym_down: NDArray[np.int32]
 
     ARRAYS: ClassVar[tuple[str, ...]] = (
-        "first", "head", "up", "down", "middle", "odd_arc", "odd_middle", "asym_arc", "asym_down"
+        "first", "head", "up", "down", "shortcut_words", "shortcut_rank", "middle",
+        "odd_arc", "odd_middle", "asym_arc", "asym_down",
     )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -339,6 +349,10 @@ class Hierarchy:
             bits = np.zeros(len(self.head), dtype=np.bool_)
             bits[self.asym_arc] = True
             self._asym_bits = np.packbits(bits, bitorder="little")
+
+    def middles(self) -> Middles:
+        """What unpacking reads (see :func:`_middle_up` and :func:`_middle_down`)."""
+        return self.shortcut_words, self.shortcut_rank, self.middle, self.odd_arc, self.odd_middle
 
     def upward(self) -> Weights:
         """What a search reads for the arcs' upward weights (no exceptions)."""
@@ -416,6 +430,13 @@ def build_hierarchy(
     np.cumsum(np.bincount(owner, minlength=node_count), out=first[1:])
     middle_up, middle_down = rows[4], rows[5]
     odd = np.flatnonzero(middle_up != middle_down).astype(np.int32)
+    shortcut = middle_up >= 0
+    padded = np.zeros(-(-len(shortcut) // 32) * 32, dtype=np.bool_)
+    padded[: len(shortcut)] = shortcut
+    words = np.packbits(padded, bitorder="little").view("<i4")
+    per_word = np.add.reduceat(padded.astype(np.int32), np.arange(0, len(padded), 32))
+    rank = np.zeros(len(words), dtype=np.int32)
+    np.cumsum(per_word[:-1], out=rank[1:])
     asym = np.flatnonzero(rows[2] != rows[3]).astype(np.int32)
     sparse = len(asym) < SPARSE_DOWN_SHARE * rows.shape[1]
     return Hierarchy(
@@ -423,7 +444,9 @@ def build_hierarchy(
         head=rows[1].copy(),
         up=rows[2].copy(),
         down=NO_ARCS.copy() if sparse else rows[3].copy(),
-        middle=middle_up.copy(),
+        shortcut_words=words.astype(np.int32),
+        shortcut_rank=rank,
+        middle=middle_up[shortcut].copy(),
         odd_arc=odd,
         odd_middle=middle_down[odd].copy(),
         asym_arc=asym if sparse else NO_ARCS.copy(),
@@ -627,23 +650,37 @@ def _arc_between(first: NDArray[np.int32], head: NDArray[np.int32], low: int, hi
     return lo
 
 
+@numba.njit(cache=_CACHE, nogil=True, inline="always")
+def _middle_up(middles: Middles, a: int) -> int:
+    """The node arc ``a`` bypasses going up (-1: a road arc)."""
+    words, rank, middle = middles[0], middles[1], middles[2]
+    word = np.uint32(words[a >> 5])
+    bit = a & 31
+    if not (word >> bit) & 1:
+        return -1
+    below = word & np.uint32((1 << bit) - 1)
+    count = 0
+    while below:
+        below &= below - np.uint32(1)
+        count += 1
+    return int(middle[rank[a >> 5] + count])
+
+
 @numba.njit(cache=_CACHE, nogil=True)
-def _middle_down(
-    middle: NDArray[np.int32], odd_arc: NDArray[np.int32], odd_middle: NDArray[np.int32], a: int
-) -> int:
+def _middle_down(middles: Middles, a: int) -> int:
+    """The node arc ``a`` bypasses going down: as going up but for the listed odd arcs."""
+    odd_arc, odd_middle = middles[3], middles[4]
     i = np.searchsorted(odd_arc, a)
     if i < len(odd_arc) and odd_arc[i] == a:
         return int(odd_middle[i])
-    return int(middle[a])
+    return _middle_up(middles, a)
 
 
 @numba.njit(cache=_CACHE, nogil=True)
 def _unpack(
     first: NDArray[np.int32],
     head: NDArray[np.int32],
-    middle: NDArray[np.int32],
-    odd_arc: NDArray[np.int32],
-    odd_middle: NDArray[np.int32],
+    middles: Middles,
     up_arcs: NDArray[np.int32],
     down_arcs: NDArray[np.int32],
     start: int,
@@ -662,13 +699,13 @@ def _unpack(
         x = head[a]
         hops_from.append(current)
         hops_to.append(x)
-        hops_mid.append(middle[a])
+        hops_mid.append(_middle_up(middles, a))
         current = x
     for a in down_arcs:
         low = _owner(first, a)
         hops_from.append(current)
         hops_to.append(low)
-        hops_mid.append(_middle_down(middle, odd_arc, odd_middle, a))
+        hops_mid.append(_middle_down(middles, a))
         current = low
     for h in range(len(hops_from)):
         stack_from.append(hops_from[h])
@@ -686,10 +723,10 @@ def _unpack(
             a_mt = _arc_between(first, head, m, t)
             stack_from.append(m)
             stack_to.append(t)
-            stack_mid.append(middle[a_mt])
+            stack_mid.append(_middle_up(middles, a_mt))
             stack_from.append(f)
             stack_to.append(m)
-            stack_mid.append(_middle_down(middle, odd_arc, odd_middle, a_fm))
+            stack_mid.append(_middle_down(middles, a_fm))
     out = np.empty(len(nodes), dtype=np.int32)
     for i in range(len(nodes)):
         out[i] = nodes[i]
@@ -795,7 +832,7 @@ def shortest_path(
     if meet < 0 or best >= INF:
         return None
     start = _owner(h.first, int(up_arcs[0])) if len(up_arcs) else meet
-    nodes = _unpack(h.first, h.head, h.middle, h.odd_arc, h.odd_middle, up_arcs, down_arcs, start)
+    nodes = _unpack(h.first, h.head, h.middles(), up_arcs, down_arcs, start)
     return int(best), nodes
 
 

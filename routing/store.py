@@ -42,7 +42,7 @@ EDGE_COLUMNS = (
     "roundabout",
     "geom",
 )
-HIERARCHY_METHOD = "daofu ch 3"
+HIERARCHY_METHOD = "daofu ch 4"
 HIERARCHY_PART_BYTES = 4 * 2**20
 """Stored hierarchies of another method are ignored (and rebuilt when the engine loads)."""
 
