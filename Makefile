@@ -37,6 +37,7 @@ db: setup
 	$(BIN)/daofu db migrate
 	$(BIN)/daofu data load
 	$(BIN)/daofu roads import data/roads/nanjing_xinjiekou_highways.osm.pbf --city 320100
+	$(BIN)/daofu roads hierarchies
 	$(BIN)/daofu users demo
 
 demo: db
