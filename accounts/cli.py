@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -20,8 +18,8 @@ from rich.table import Table
 from accounts import service
 from accounts.models import Role, TokenKind
 from accounts.scope import Scope
+from geo.cli import friendly_errors
 from geo.db import session_scope
-from geo.errors import DaofuError
 from geo.settings import get_settings
 
 app = typer.Typer(
@@ -29,16 +27,6 @@ app = typer.Typer(
 )
 console = Console()
 ACTOR = "cli"
-
-
-@contextmanager
-def _friendly_errors() -> Iterator[None]:
-    """Show a typed error as its message instead of a traceback."""
-    try:
-        yield
-    except DaofuError as error:
-        console.print(f"[red]{error.title}[/red]: {error.message}")
-        raise typer.Exit(1) from error
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -67,7 +55,7 @@ def add(
     ] = False,
 ) -> None:
     """Add a user. The password is asked for twice (hidden), or read from stdin."""
-    with _friendly_errors():
+    with friendly_errors():
         user_scope = Scope.of(scope, department or ())
         password = _read_password(password_stdin)
         with session_scope() as session:
@@ -84,7 +72,7 @@ def add(
 def list_command() -> None:
     """List users: role, scope, disabled, locked."""
     now = datetime.now(UTC)
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(), session_scope() as session:
         table = Table(
             "用户 user", "姓名 name", "角色 role", "权限范围 scope", "停用 disabled", "锁定 locked"
         )
@@ -106,7 +94,7 @@ def list_command() -> None:
 @app.command("disable")
 def disable(name: str) -> None:
     """Disable a user and revoke all their sessions and tokens."""
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(), session_scope() as session:
         user = service.disable_user(session, name, actor=ACTOR)
         console.print(f"[yellow]disabled[/yellow] {user.username}; all sessions and tokens revoked")
 
@@ -114,7 +102,7 @@ def disable(name: str) -> None:
 @app.command("enable")
 def enable(name: str) -> None:
     """Enable a user again (also lifts a lock-out after failed logins)."""
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(), session_scope() as session:
         user = service.enable_user(session, name, actor=ACTOR)
         console.print(f"[green]enabled[/green] {user.username}")
 
@@ -128,7 +116,7 @@ def password(
     ] = False,
 ) -> None:
     """Set a new password (ends every session and token of the user)."""
-    with _friendly_errors():
+    with friendly_errors():
         new_password = _read_password(password_stdin)
         with session_scope() as session:
             user = service.set_password(session, name, new_password, actor=ACTOR)
@@ -142,7 +130,7 @@ def token(
     label: Annotated[str | None, typer.Option(help="what the token is for")] = None,
 ) -> None:
     """Issue an API token for a user; it is printed once and never stored in clear."""
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(), session_scope() as session:
         user = service.get_user(session, name)
         plaintext, row = service.issue_token(
             session, user, TokenKind.api, ttl_s=days * 86400, label=label
@@ -160,7 +148,7 @@ def token(
 @app.command("revoke")
 def revoke(name: str) -> None:
     """Revoke every session and API token of a user."""
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(), session_scope() as session:
         user = service.get_user(session, name)
         count = service.revoke_all(session, user, actor=ACTOR)
         console.print(f"revoked {count} session(s) and token(s) of {user.username}")
@@ -181,7 +169,7 @@ def demo_accounts() -> None:
     Accounts that exist are left as they are."""
     path = get_settings().home / "demo-accounts.json"
     known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(), session_scope() as session:
         for name, role, scope, display in DEMO_ACCOUNTS:
             if service.find_user(session, name) is not None:
                 continue

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +14,7 @@ from rich.table import Table
 from catalogue import calendar
 from catalogue.errors import CalendarImportRejected
 from catalogue.hours import SHANGHAI
+from geo.cli import friendly_errors
 from geo.db import session_scope
 from geo.errors import DaofuError
 
@@ -27,18 +26,12 @@ console = Console()
 _WEEKDAYS = "一二三四五六日"
 
 
-@contextmanager
-def _friendly_errors() -> Iterator[None]:
-    """Show a typed error as its message (and every bad row) instead of a traceback."""
-    try:
-        yield
-    except DaofuError as error:
-        console.print(f"[red]{error.title}[/red]: {error.message}")
-        if isinstance(error, CalendarImportRejected):
-            for problem in error.problems:
-                where = f"row {problem.row}" if problem.row is not None else "file"
-                console.print(f"  {where}, field {problem.field}: {problem.message}")
-        raise typer.Exit(1) from error
+def _calendar_problems(error: DaofuError) -> None:
+    """Every bad row of a rejected calendar file."""
+    if isinstance(error, CalendarImportRejected):
+        for problem in error.problems:
+            where = f"row {problem.row}" if problem.row is not None else "file"
+            console.print(f"  {where}, field {problem.field}: {problem.message}")
 
 
 def _parse_day(value: str) -> date:
@@ -65,7 +58,7 @@ def seed(
             tasks[step] = progress.add_task(step, total=total)
         progress.update(tasks[step], completed=done, total=total)
 
-    with _friendly_errors(), progress, session_scope() as session:
+    with friendly_errors(_calendar_problems), progress, session_scope() as session:
         result = calendar.seed_from_chinese_calendar(session, year, report)
     console.print(
         f"{calendar.SEED_SOURCE} knows {known.start}–{known.stop - 1}: "
@@ -91,7 +84,7 @@ def set_command(
 ) -> None:
     """Add or change one day, e.g. ``daofu calendar set 2027-01-01 holiday 元旦``."""
     parsed = _parse_day(day)
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(_calendar_problems), session_scope() as session:
         was_covered = bool(calendar.load_calendar(session, [parsed.year]).covered_years)
         row = calendar.set_day(session, parsed, kind, name, source)
         console.print(
@@ -124,7 +117,7 @@ def import_command(
     ],
 ) -> None:
     """Replace one year's days with a file's list; any bad row rejects the whole file."""
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(_calendar_problems), session_scope() as session:
         result = calendar.import_year(session, file)
     console.print(
         f"[green]{result.year}[/green]: {result.holidays} holidays, {result.workdays} make-up "

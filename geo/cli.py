@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import typer
 from rich.console import Console
@@ -19,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from geo import cluster
 from geo.db import database_url, session_scope, vacuum_analyze
+from geo.errors import DaofuError
 from geo.loading import Dataset, load_all
 from geo.migrate import upgrade_to_head
 from geo.settings import get_settings
@@ -30,6 +32,19 @@ db_app = typer.Typer(
 data_app = typer.Typer(
     help="数据 Load the real public data shipped in data/.", no_args_is_help=True
 )
+
+
+@contextmanager
+def friendly_errors(details: Callable[[DaofuError], None] | None = None) -> Iterator[None]:
+    """Show a typed error as its title and message instead of a traceback, and exit 1;
+    ``details`` prints what the error lists (an upload's bad rows, say)."""
+    try:
+        yield
+    except DaofuError as error:
+        console.print(f"[red]{error.title}[/red]: {error.message}")
+        if details is not None:
+            details(error)
+        raise typer.Exit(1) from error
 
 
 def _safe(url: str) -> str:

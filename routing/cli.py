@@ -17,6 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from geo.cli import friendly_errors
 from geo.db import session_scope
 from routing import service
 
@@ -57,7 +58,7 @@ def import_command(
 ) -> None:
     """Import the highway ways of an OSM file as a new network version and activate it."""
     if city and not force:
-        with session_scope() as session:
+        with friendly_errors(), session_scope() as session:
             current = service.active_import_of(session, file, city)
             if current is not None:
                 console.print(
@@ -72,7 +73,7 @@ def import_command(
             tasks[step] = progress.add_task(step, total=total or None)
         progress.update(tasks[step], completed=done, total=total or None)
 
-    with progress, session_scope() as session:
+    with friendly_errors(), progress, session_scope() as session:
         version = service.import_network(session, file, city, report)
         summary = (
             f"version {version.id} of city {version.city_code} is active: "
@@ -89,7 +90,7 @@ def import_command(
 @app.command("list")
 def list_command(city: Annotated[str | None, typer.Option(help="division code")] = None) -> None:
     """Network versions, the active one marked."""
-    with session_scope() as session:
+    with friendly_errors(), session_scope() as session:
         versions = service.list_versions(session, city)
         table = Table("id", "city", "active", "file", "nodes", "edges", "km", "clipped", "created")
         for v in versions:
@@ -114,7 +115,7 @@ def rollback_command(
     city: Annotated[str | None, typer.Option(help="division code")] = None,
 ) -> None:
     """Re-activate the version imported before the active one (the newer one is kept)."""
-    with session_scope() as session:
+    with friendly_errors(), session_scope() as session:
         was, now = service.rollback(session, city)
         message = (
             f"city {now.city_code}: version {now.id} active again (version {was.id} kept, inactive)"
@@ -125,7 +126,7 @@ def rollback_command(
 @app.command("activate")
 def activate_command(version_id: int) -> None:
     """Make a given version its city's active network (roll forward after a rollback)."""
-    with session_scope() as session:
+    with friendly_errors(), session_scope() as session:
         version = service.activate_version(session, version_id)
         message = f"version {version.id} is the active network of city {version.city_code}"
     console.print(f"[green]已启用 Activated[/green] {message}")
@@ -135,7 +136,7 @@ def activate_command(version_id: int) -> None:
 def hierarchies_command() -> None:
     """Build and store the contraction hierarchies of versions imported before they were stored
     (the engine otherwise builds them each time it loads such a version)."""
-    with console.status("contracting…"), session_scope() as session:
+    with friendly_errors(), console.status("contracting…"), session_scope() as session:
         done = service.store_missing_hierarchies(session)
     console.print(
         f"[green]已存储 Stored[/green] hierarchies of versions {', '.join(map(str, done))}"

@@ -7,8 +7,6 @@ the API does (the checks live in the service layer).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -20,6 +18,7 @@ from sqlalchemy.orm import Session
 from accounts.errors import UserNotFound
 from accounts.models import User
 from accounts.service import get_user
+from geo.cli import friendly_errors
 from geo.coords import CRS
 from geo.db import session_scope
 from geo.errors import DaofuError
@@ -34,18 +33,13 @@ console = Console()
 UserOption = typer.Option(..., "--user", "-u", help="the account acting (its scope applies)")
 
 
-@contextmanager
-def _friendly_errors() -> Iterator[None]:
-    try:
-        yield
-    except DaofuError as error:
-        console.print(f"[red]{error.title}[/red]: {error.message}")
-        if isinstance(error, UploadRejected):
-            problems = error.report.get("problems", [])
-            for problem in problems[:SHOWN_PROBLEMS]:
-                _print_problem(problem)
-            _print_more(len(problems))
-        raise typer.Exit(1) from error
+def _upload_problems(error: DaofuError) -> None:
+    """Every bad row of a rejected upload (the first ``SHOWN_PROBLEMS``)."""
+    if isinstance(error, UploadRejected):
+        problems = error.report.get("problems", [])
+        for problem in problems[:SHOWN_PROBLEMS]:
+            _print_problem(problem)
+        _print_more(len(problems))
 
 
 SHOWN_PROBLEMS = 200
@@ -98,7 +92,7 @@ def upload_command(
 ) -> None:
     """Check a file row by row and draft a change set of it for review."""
     with (
-        _friendly_errors(),
+        friendly_errors(_upload_problems),
         session_scope() as session,
         Progress(
             TextColumn("校验 validating"),
@@ -173,7 +167,7 @@ def list_changes(status: ChangeSetStatus | None = typer.Option(None)) -> None:
 @app.command("show")
 def show_change_set(change_set_id: int) -> None:
     """What a change set would do: every change with the fields it alters."""
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(_upload_problems), session_scope() as session:
         change_set = service.get_change_set(session, change_set_id)
         console.print(
             f"[bold]{change_set.id} {change_set.title}[/bold] ({change_set.status.value})"
@@ -196,7 +190,7 @@ def approve_command(
     change_set_id: int, user: str = UserOption, note: str = typer.Option(None)
 ) -> None:
     """Approve a change set and publish it as the next version."""
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(_upload_problems), session_scope() as session:
         publication = service.approve(session, change_set_id, acting_user(session, user), note)
         console.print(
             f"[green]已发布 published as version {publication.version}[/green] {publication.counts}"
@@ -207,7 +201,7 @@ def approve_command(
 def reject_command(
     change_set_id: int, user: str = UserOption, reason: str = typer.Option(..., help="why")
 ) -> None:
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(_upload_problems), session_scope() as session:
         service.reject(session, change_set_id, acting_user(session, user), reason)
         console.print(f"变更集 {change_set_id} 已退回 rejected")
 
@@ -245,7 +239,7 @@ def rollback_command(
     note: str = typer.Option(None),
 ) -> None:
     """Restore an earlier version; published as a new version, so nothing is lost."""
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(_upload_problems), session_scope() as session:
         publication = service.rollback(session, version, acting_user(session, user), note)
         console.print(
             f"[green]已恢复到版本 {version} restored, as version {publication.version}[/green] "
@@ -263,7 +257,7 @@ def export_command(
 ) -> None:
     """Export the published sites (or facilities) as GeoJSON, CSV or XLSX."""
     fmt = format or ExportFormat(output.suffix.lstrip(".").lower() or "geojson")
-    with _friendly_errors(), session_scope() as session:
+    with friendly_errors(_upload_problems), session_scope() as session:
         result = export_records(session, entity, fmt, crs, region)
     output.write_bytes(result.content)
     console.print(f"{result.rows:,} 条记录 records → {output} ({fmt.value}, {crs.value})")

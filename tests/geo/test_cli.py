@@ -42,3 +42,12 @@ def test_help_lists_the_subcommands() -> None:
     assert result.exit_code == 0
     for command in ("db", "data", "serve"):
         assert command in result.output
+
+
+def test_a_user_mistake_on_the_command_line_is_a_message_not_a_traceback(
+    on_test_database: str,
+) -> None:
+    result = CliRunner().invoke(app, ["roads", "activate", "987654"])
+    assert result.exit_code == 1
+    assert "no network version 987654" in result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
