@@ -32,7 +32,6 @@ from routing import hierarchy, kernels
 from routing.errors import OutsideNetwork, Unreachable
 from routing.hierarchy import Hierarchy, build_hierarchy
 from routing.network import E7, INF_MS, RoadNetwork, from_e7
-from routing.osm import haversine_m
 from routing.profiles import Mode
 from routing.steps import Legs, Step, bearings_deg, build_steps, end_bearings
 
@@ -465,21 +464,7 @@ class Engine:
 
     def _partial(self, piece: int, from_m: float, to_m: float) -> NDArray[np.float64]:
         """Geometry of a piece between two distances along it, in travel order."""
-        coords = self.network.piece_coords(piece)
-        vm = np.concatenate(
-            [
-                [0.0],
-                np.cumsum(
-                    haversine_m(coords[:-1, 0], coords[:-1, 1], coords[1:, 0], coords[1:, 1])
-                ),
-            ]
-        )
-        a, b = sorted((from_m, to_m))
-        xs = np.interp([a, b], vm, coords[:, 0])
-        ys = np.interp([a, b], vm, coords[:, 1])
-        inner = (vm > a) & (vm < b)
-        line = np.vstack([[xs[0], ys[0]], coords[inner], [xs[1], ys[1]]])
-        return line if from_m <= to_m else line[::-1]
+        return kernels.piece_between(self.network.geometry(), piece, from_m, to_m)
 
     def _is_exit(self, node: int, mode: Mode) -> bool:
         """A road usable in ``mode`` that is not part of the roundabout leaves ``node``."""
@@ -553,17 +538,9 @@ class Engine:
         tail = self._end_legs(b, tail_line, abs(b.along_m - start_b), tail_ms, None, mode)
         # the arcs between: each contributes its vertices after the first, in travel order
         pieces = net.arc_piece[arcs]
-        rev = net.arc_reversed[arcs]
-        lo = net.piece_offsets[pieces].astype(np.int64)
-        hi = net.piece_offsets[pieces + 1].astype(np.int64)
-        step = np.where(rev, -1, 1)
-        begin = np.where(rev, hi - 1, lo)
-        finish = np.where(rev, lo, hi - 1)
-        inner = hi - lo - 1
-        total = int(inner.sum())
-        offset = np.repeat(np.cumsum(inner) - inner, inner)
-        index = np.repeat(begin, inner) + (np.arange(total) - offset + 1) * np.repeat(step, inner)
-        arc_line = from_e7(net.vertex_e7(index, np.repeat(pieces, inner)))
+        line_e7, ends_e7 = kernels.arcs_line(arcs, net.arc_piece, net.arc_reversed, net.geometry())
+        arc_line = from_e7(line_e7)
+        ends_deg = from_e7(ends_e7)
         line = np.concatenate([head_line, arc_line, tail_line[1:]])
         keep = np.ones(len(line), dtype=np.bool_)
         keep[1:] = np.any(np.diff(line, axis=0) != 0, axis=1)
@@ -589,27 +566,21 @@ class Engine:
             bearing_start=np.concatenate(
                 [
                     [head["bearing_start"]],
-                    bearings_deg(
-                        from_e7(net.vertex_e7(begin, pieces)),
-                        from_e7(net.vertex_e7(begin + step, pieces)),
-                    ),
+                    bearings_deg(ends_deg[:, 0], ends_deg[:, 1]),
                     [tail["bearing_start"]],
                 ]
             ),
             bearing_end=np.concatenate(
                 [
                     [head["bearing_end"]],
-                    bearings_deg(
-                        from_e7(net.vertex_e7(finish - step, pieces)),
-                        from_e7(net.vertex_e7(finish, pieces)),
-                    ),
+                    bearings_deg(ends_deg[:, 2], ends_deg[:, 3]),
                     [tail["bearing_end"]],
                 ]
             ),
             start=np.concatenate(
                 [
                     [e["start"] for e in ends[:1]],
-                    from_e7(net.vertex_e7(begin, pieces)),
+                    ends_deg[:, 0],
                     [tail["start"]],
                 ]
             ),

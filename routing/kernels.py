@@ -530,3 +530,86 @@ def parse_piece_rows(
         offsets[r + 1] = offsets[r] + n
         at = wkb + length
     return name, highway, roundabout, offsets, coords
+
+
+@numba.njit(cache=_CACHE)
+def arcs_line(
+    arcs: NDArray[np.int64],
+    arc_piece: NDArray[np.int32],
+    arc_reversed: NDArray[np.bool_],
+    geom: Geometry,
+) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """The vertices of consecutive arcs in travel order, each arc's first vertex left out
+    (it ends the arc before), and per arc its first, second, last but one and last vertex
+    (for bearings): ``(line (n, 2), ends (arcs, 4, 2))``, in 1e-7°."""
+    piece_offsets = geom[3]
+    total = 0
+    for k in range(len(arcs)):
+        p = arc_piece[arcs[k]]
+        total += piece_offsets[p + 1] - piece_offsets[p] - 1
+    line = np.empty((total, 2), dtype=np.int32)
+    ends = np.empty((len(arcs), 4, 2), dtype=np.int32)
+    at = 0
+    for k in range(len(arcs)):
+        p = arc_piece[arcs[k]]
+        lo, hi = piece_offsets[p], piece_offsets[p + 1]
+        n = hi - lo
+        for j in range(n):
+            i = hi - 1 - j if arc_reversed[arcs[k]] else lo + j
+            x, y = vertex(geom, p, i)
+            if j > 0:
+                line[at, 0] = x
+                line[at, 1] = y
+                at += 1
+            for slot, position in ((0, 0), (1, 1), (2, n - 2), (3, n - 1)):
+                if j == position:
+                    ends[k, slot, 0] = x
+                    ends[k, slot, 1] = y
+    return line, ends
+
+
+@numba.njit(cache=_CACHE)
+def piece_between(geom: Geometry, p: int, from_m: float, to_m: float) -> NDArray[np.float64]:
+    """A piece's line between two distances along it, in travel order (lon, lat degrees)."""
+    piece_offsets = geom[3]
+    lo, hi = piece_offsets[p], piece_offsets[p + 1]
+    a, b = min(from_m, to_m), max(from_m, to_m)
+    out = np.empty((hi - lo + 2, 2))
+    n = 0
+    walked = 0.0
+    px, py = vertex(geom, p, lo)
+    done = False
+    for i in range(lo, hi - 1):
+        qx, qy = vertex(geom, p, i + 1)
+        seg = segment_m(px, py, qx, qy)
+        ax, ay, bx, by = px * 1e-7, py * 1e-7, qx * 1e-7, qy * 1e-7
+        if n == 0 and walked + seg >= a:
+            t = min(1.0, max(0.0, (a - walked) / seg)) if seg > 0 else 0.0
+            out[n, 0] = ax + t * (bx - ax)
+            out[n, 1] = ay + t * (by - ay)
+            n += 1
+        if n > 0 and walked + seg >= b:
+            t = min(1.0, max(0.0, (b - walked) / seg)) if seg > 0 else 0.0
+            out[n, 0] = ax + t * (bx - ax)
+            out[n, 1] = ay + t * (by - ay)
+            n += 1
+            done = True
+            break
+        if n > 0 and a < walked + seg < b and i + 1 < hi - 1:
+            out[n, 0] = bx
+            out[n, 1] = by
+            n += 1
+        walked += seg
+        px, py = qx, qy
+    if not done:  # past the end (rounding): close at the last vertex
+        if n == 0:
+            out[n, 0] = px * 1e-7
+            out[n, 1] = py * 1e-7
+            n += 1
+        out[n, 0] = px * 1e-7
+        out[n, 1] = py * 1e-7
+        n += 1
+    line = out[:n].copy()
+    if from_m > to_m:
+        line = line[::-1].copy()
+    return line
