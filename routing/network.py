@@ -8,7 +8,7 @@ use it). Arcs leaving a node are listed in CSR form (``out_start``/``out_arcs``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -68,6 +68,7 @@ def arcs_of(graph: RoadGraph) -> ArcTable:
     )
 
 
+ARC_PAIRS_KEPT = 4096
 E7 = 1e-7
 """Coordinates are kept as int32 multiples of 1e-7° (OpenStreetMap's own precision, ~1 cm)."""
 
@@ -116,6 +117,8 @@ class RoadNetwork:
     extent: tuple[float, float, float, float]
     hierarchies: dict[Mode, Hierarchy] | None = None
     """The contraction hierarchies stored with the version (the engine takes them over)."""
+    _arc_pairs: dict[int, tuple[int, int]] = field(default_factory=dict, repr=False)
+    """:meth:`piece_arc_pair` of recently asked pieces (a route asks for each end's ~6 times)."""
 
     @property
     def node_count(self) -> int:
@@ -182,8 +185,13 @@ class RoadNetwork:
         )
 
     def piece_arc_pair(self, piece: int) -> tuple[int, int]:
-        forward, backward = self.piece_arcs(np.array([piece], dtype=np.int32))
-        return int(forward[0]), int(backward[0])
+        pair = self._arc_pairs.get(piece)
+        if pair is None:
+            if len(self._arc_pairs) >= ARC_PAIRS_KEPT:
+                self._arc_pairs.clear()
+            forward, backward = self.piece_arcs(np.array([piece], dtype=np.int32))
+            pair = self._arc_pairs[piece] = (int(forward[0]), int(backward[0]))
+        return pair
 
     def name_of_piece(self, piece: int) -> str | None:
         index = int(self.piece_name[piece])
