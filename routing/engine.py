@@ -154,11 +154,9 @@ class Engine:
         self.kx = EARTH_M_PER_DEG * math.cos(math.radians(self.lat0))
         self.ky = EARTH_M_PER_DEG
         self.sx, self.sy = self.kx * E7, self.ky * E7
-        lo_e7 = np.minimum(
-            net.node_e7.min(axis=0, initial=2**31 - 1), net.inner_e7.min(axis=0, initial=2**31 - 1)
-        )
-        hi_e7 = np.maximum(net.node_e7.max(axis=0, initial=-(2**31)),
-                           net.inner_e7.max(axis=0, initial=-(2**31)))  # fmt: skip
+        vertices = (net.node_e7, net.inner_e7)  # every vertex is a node or an inner one
+        lo_e7 = np.min([v.min(axis=0, initial=2**31 - 1) for v in vertices], axis=0)
+        hi_e7 = np.max([v.max(axis=0, initial=-(2**31)) for v in vertices], axis=0)
         self.x0 = (int(lo_e7[0]) - self.ox) * self.sx - GRID_CELL_M
         self.y0 = (int(lo_e7[1]) - self.oy) * self.sy - GRID_CELL_M
         self.grid_nx = int(((int(hi_e7[0]) - self.ox) * self.sx - self.x0) // GRID_CELL_M) + 2
