@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse
@@ -34,6 +34,8 @@ from routing.hierarchy import Hierarchy, build_hierarchy
 from routing.network import E7, INF_MS, RoadNetwork, from_e7
 from routing.profiles import Mode
 from routing.steps import Legs, Step, bearings_deg, build_steps, end_bearings
+
+S = TypeVar("S")
 
 EARTH_M_PER_DEG = 6_371_008.8 * math.pi / 180.0
 SNAP_RADIUS_M = 500.0
@@ -298,7 +300,7 @@ class Engine:
         return int(self.network.arc_ms(mode)[arc])
 
     def _fraction(self, snap: Snap) -> float:
-        length = self.network.piece_length(snap.piece)
+        length = float(self.network.piece_length_m[snap.piece])
         return min(1.0, max(0.0, snap.along_m / length)) if length > 0 else 0.0
 
     def source_entries(self, snap: Snap, mode: Mode) -> list[tuple[int, int]]:
@@ -333,7 +335,7 @@ class Engine:
         index = np.flatnonzero(targets.piece >= 0).astype(np.int32)
         piece = targets.piece[index]
         along = targets.along_m[index]
-        length = net.piece_lengths(piece).astype(np.float64)
+        length = net.piece_length_m[piece].astype(np.float64)
         f = np.clip(np.divide(along, length, out=np.zeros_like(along), where=length > 0), 0.0, 1.0)
         ms = net.arc_ms(mode)
         fwd, bwd = net.piece_arcs(piece)
@@ -369,7 +371,7 @@ class Engine:
     ) -> NDArray[np.int64]:
         """:meth:`_direct_ms` from ``a`` to many points on its piece (``INF_MS``: none)."""
         net = self.network
-        length = net.piece_length(a.piece)
+        length = float(net.piece_length_m[a.piece])
         fa = self._fraction(a)
         if length > 0:
             fb = np.minimum(1.0, np.maximum(0.0, along_m / length))
@@ -388,33 +390,31 @@ class Engine:
 
     # -- pooled working memory ----------------------------------------------------------------
     @contextmanager
-    def _borrow(self) -> Iterator[_Scratch]:
+    def _pooled(self, free: list[S], make: Callable[[], S]) -> Iterator[S]:
+        """A scratch set from ``free`` (made if none is free), put back when done."""
         with self._pool_lock:
-            scratch = self._free.pop() if self._free else None
+            scratch = free.pop() if free else None
         if scratch is None:
-            n = self.network.node_count
-            scratch = _Scratch(
-                dist=np.full(n, kernels.UNSET, dtype=np.int64),
-                node_entry=np.full(n, -1, dtype=np.int32),
-                touched=np.empty(n, dtype=np.int32),
-            )
+            scratch = make()
         try:
             yield scratch
         finally:
             with self._pool_lock:
-                self._free.append(scratch)
+                free.append(scratch)
 
-    @contextmanager
-    def _borrow_ch(self) -> Iterator[hierarchy.Scratch]:
-        with self._pool_lock:
-            scratch = self._free_ch.pop() if self._free_ch else None
-        if scratch is None:
-            scratch = hierarchy.Scratch(self.network.node_count)
-        try:
-            yield scratch
-        finally:
-            with self._pool_lock:
-                self._free_ch.append(scratch)
+    def _new_scratch(self) -> _Scratch:
+        n = self.network.node_count
+        return _Scratch(
+            dist=np.full(n, kernels.UNSET, dtype=np.int64),
+            node_entry=np.full(n, -1, dtype=np.int32),
+            touched=np.empty(n, dtype=np.int32),
+        )
+
+    def _borrow(self) -> AbstractContextManager[_Scratch]:
+        return self._pooled(self._free, self._new_scratch)
+
+    def _borrow_ch(self) -> AbstractContextManager[hierarchy.Scratch]:
+        return self._pooled(self._free_ch, lambda: hierarchy.Scratch(self.network.node_count))
 
     # -- point to point -----------------------------------------------------------------------
     def node_to_node_ms(self, source: int, target: int, mode: Mode) -> int | None:
@@ -523,14 +523,14 @@ class Engine:
     ) -> Route:
         """Geometry and steps of a route, gathered with array operations (routes can be long)."""
         net = self.network
-        length_a = net.piece_length(a.piece)
+        length_a = float(net.piece_length_m[a.piece])
         leave_forward = first == int(net.piece_v[a.piece]) and net.piece_arc_pair(a.piece)[0] >= 0
         end_a = length_a if leave_forward else 0.0
         head_ms = next(w for node, w in self.source_entries(a, mode) if node == first)
         head_line = self._partial(a.piece, a.along_m, end_a)
         head = self._end_legs(a, head_line, abs(end_a - a.along_m), head_ms, first, mode)
         enter_forward = last == int(net.piece_u[b.piece]) and net.piece_arc_pair(b.piece)[0] >= 0
-        start_b = 0.0 if enter_forward else net.piece_length(b.piece)
+        start_b = 0.0 if enter_forward else float(net.piece_length_m[b.piece])
         tail_ms = next(w for node, w in self.target_entries(b, mode) if node == last)
         tail_line = self._partial(b.piece, start_b, b.along_m)
         tail = self._end_legs(b, tail_line, abs(b.along_m - start_b), tail_ms, None, mode)
@@ -554,7 +554,7 @@ class Engine:
             ),
             names=net.names,
             distance_m=np.concatenate(
-                [[head["distance_m"]], net.piece_lengths(pieces), [tail["distance_m"]]]
+                [[head["distance_m"]], net.piece_length_m[pieces], [tail["distance_m"]]]
             ).astype(np.float64),
             duration_ms=np.concatenate([[head_ms], net.arc_ms(mode)[arcs], [tail_ms]]).astype(
                 np.float64

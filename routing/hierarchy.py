@@ -26,11 +26,12 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from routing.kernels import _pop, _push
+from routing.kernels import UNSET, _pop, _push
 from routing.profiles import Mode
 
 INF = np.int64(2**31 - 1)
-FAR = np.int64(2**62)
+UNREACHED = UNSET
+"""A distance no search has set (the kernels' ``UNSET``)."""
 NBR, UP, DOWN, MUP, MDOWN = 0, 1, 2, 3, 4
 """Rows of the contraction's working pool of (neighbour, weight up, weight down, middles)."""
 WITNESS_SETTLE_LIMIT = 400
@@ -162,7 +163,7 @@ def _pass(
                     continue
                 nd = d + w
                 if nd < dist[x] and nd <= bound:
-                    if dist[x] == FAR:
+                    if dist[x] == UNREACHED:
                         touched[t] = x
                         t += 1
                     dist[x] = nd
@@ -187,7 +188,7 @@ def _pass(
                 pool[DOWN, e] = via
                 pool[MDOWN, e] = v
         for j in range(t):
-            dist[touched[j]] = FAR
+            dist[touched[j]] = UNREACHED
     contracted[v] = was
     return shortcuts, k, pool, top, hk, hv
 
@@ -200,10 +201,10 @@ def _contract(
     weight: NDArray[np.int32],
     settle_limit: int,
     simulate_limit: int,
-) -> tuple[NDArray[np.int32], NDArray[np.int32], int]:
+) -> NDArray[np.int32]:
     """Contract every node, least important first (edge difference, contracted neighbours,
     depth; lazily re-evaluated). Returns the upward arcs as rows of (owner, head, up, down,
-    middle up, middle down), the contraction order and the number of shortcuts."""
+    middle up, middle down)."""
     m = len(tail)
     degree = np.zeros(n, dtype=np.int64)
     for a in range(m):
@@ -229,7 +230,7 @@ def _contract(
         pool[DOWN, e] = min(pool[DOWN, e], w)
 
     contracted = np.zeros(n, dtype=np.bool_)
-    dist = np.full(n, FAR, dtype=np.int64)
+    dist = np.full(n, UNREACHED, dtype=np.int64)
     touched = np.empty(n, dtype=np.int32)
     hk = np.empty(1024, dtype=np.int64)
     hv = np.empty(1024, dtype=np.int32)
@@ -238,7 +239,6 @@ def _contract(
     live_down = np.empty(n, dtype=np.int64)
     deleted = np.zeros(n, dtype=np.int64)
     depth = np.zeros(n, dtype=np.int64)
-    order = np.empty(n, dtype=np.int32)
     # the queue of nodes by priority (lazy: a popped node is re-evaluated first)
     qk = np.empty(n + 16, dtype=np.int64)
     qv = np.empty(n + 16, dtype=np.int32)
@@ -251,8 +251,6 @@ def _contract(
         qs = _push(qk, qv, qs, np.int64(4 * (s - k)), v)
     out = np.empty((6, m + 16), dtype=np.int32)
     o = 0
-    shortcuts = 0
-    done = 0
     while qs > 0:
         v = qv[0]
         qs = _pop(qk, qv, qs)
@@ -269,10 +267,7 @@ def _contract(
         s, k, pool, top, hk, hv = _pass(v, True, settle_limit, pool, start, count, cap, top,
                                         contracted, dist, touched, hk, hv, live, live_up,
                                         live_down)  # fmt: skip
-        shortcuts += s
         contracted[v] = True
-        order[done] = v
-        done += 1
         # v's upward arcs: its entries to live nodes (re-read: the pass may have moved nothing
         # of v's own list, but the weights are final only now)
         for e in range(start[v], start[v] + count[v]):
@@ -292,15 +287,7 @@ def _contract(
             o += 1
             deleted[x] += 1
             depth[x] = max(depth[x], depth[v] + 1)
-    return out[:, :o].copy(), order, shortcuts
-
-
-@numba.njit(cache=_CACHE)
-def _resize(a: NDArray[np.int32], size: int) -> NDArray[np.int32]:
-    out = np.empty(size, dtype=a.dtype)
-    keep = min(len(a), size)
-    out[:keep] = a[:keep]
-    return out
+    return out[:, :o].copy()
 
 
 Weights = tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]]
@@ -414,7 +401,7 @@ def build_hierarchy(
     settle_limit: int = WITNESS_SETTLE_LIMIT,
 ) -> Hierarchy:
     """Contract the graph (``weight`` ``INF``: the mode may not use the arc)."""
-    rows, _, _ = _contract(
+    rows = _contract(
         node_count,
         np.ascontiguousarray(tail, dtype=np.int32),
         np.ascontiguousarray(head, dtype=np.int32),
@@ -456,7 +443,7 @@ def build_hierarchy(
 
 @numba.njit(cache=_CACHE, nogil=True, inline="always")
 def _weight(
-    weights: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
+    weights: Weights,
     a: int,
 ) -> np.int64:
     """An arc's weight: ``weights[0][a]``, unless ``a`` is flagged in ``weights[1]`` (then the
@@ -471,8 +458,8 @@ def _weight(
 def _climb(
     first: NDArray[np.int32],
     head: NDArray[np.int32],
-    relax: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
-    stall: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
+    relax: Weights,
+    stall: Weights,
     hk: NDArray[np.int64],
     hv: NDArray[np.int32],
     hs: int,
@@ -519,17 +506,42 @@ def _climb(
     return hk, hv, hs, t, best, meet
 
 
-UNREACHED = np.int64(2**62)
 NO_BITS = np.zeros(0, dtype=np.uint8)
 NO_ARCS = np.zeros(0, dtype=np.int32)
+
+
+@numba.njit(cache=_CACHE, nogil=True, inline="always")
+def _seed(
+    nodes: NDArray[np.int32],
+    ms: NDArray[np.int64],
+    dist: NDArray[np.int64],
+    parent: NDArray[np.int32],
+    touched: NDArray[np.int32],
+    t: int,
+    hk: NDArray[np.int64],
+    hv: NDArray[np.int32],
+    hs: int,
+) -> tuple[NDArray[np.int64], NDArray[np.int32], int, int]:
+    """Start one side of a search at (node, ms) entries: (heap keys, values, size, touched)."""
+    for i in range(len(nodes)):
+        s = nodes[i]
+        if ms[i] < dist[s]:
+            if dist[s] >= UNREACHED:
+                touched[t] = s
+                t += 1
+            dist[s] = ms[i]
+            parent[s] = -1
+            hk, hv = _grow_heap(hk, hv, hs)
+            hs = _push(hk, hv, hs, ms[i], s)
+    return hk, hv, hs, t
 
 
 @numba.njit(cache=_CACHE, nogil=True)
 def _query(
     first: NDArray[np.int32],
     head: NDArray[np.int32],
-    upward: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
-    downward: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
+    upward: Weights,
+    downward: Weights,
     source_nodes: NDArray[np.int32],
     source_ms: NDArray[np.int64],
     target_nodes: NDArray[np.int32],
@@ -551,30 +563,8 @@ def _query(
     hvf = np.empty(256, dtype=np.int32)
     hkb = np.empty(256, dtype=np.int64)
     hvb = np.empty(256, dtype=np.int32)
-    hsf = 0
-    hsb = 0
-    tf = 0
-    tb = 0
-    for i in range(len(source_nodes)):
-        s = source_nodes[i]
-        if source_ms[i] < dist_f[s]:
-            if dist_f[s] >= UNREACHED:
-                touched_f[tf] = s
-                tf += 1
-            dist_f[s] = source_ms[i]
-            parent_f[s] = -1
-            hkf, hvf = _grow_heap(hkf, hvf, hsf)
-            hsf = _push(hkf, hvf, hsf, source_ms[i], s)
-    for i in range(len(target_nodes)):
-        s = target_nodes[i]
-        if target_ms[i] < dist_b[s]:
-            if dist_b[s] >= UNREACHED:
-                touched_b[tb] = s
-                tb += 1
-            dist_b[s] = target_ms[i]
-            parent_b[s] = -1
-            hkb, hvb = _grow_heap(hkb, hvb, hsb)
-            hsb = _push(hkb, hvb, hsb, target_ms[i], s)
+    hkf, hvf, hsf, tf = _seed(source_nodes, source_ms, dist_f, parent_f, touched_f, 0, hkf, hvf, 0)
+    hkb, hvb, hsb, tb = _seed(target_nodes, target_ms, dist_b, parent_b, touched_b, 0, hkb, hvb, 0)
     best = UNREACHED
     meet = -1
     # a node reached by both sides at once (a source that is also a target)
@@ -756,8 +746,8 @@ def _road_arcs(
 def _space(
     first: NDArray[np.int32],
     head: NDArray[np.int32],
-    relax: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
-    stall: tuple[NDArray[np.int32], NDArray[np.uint8], NDArray[np.int32], NDArray[np.int32]],
+    relax: Weights,
+    stall: Weights,
     nodes: NDArray[np.int32],
     ms: NDArray[np.int64],
     dist: NDArray[np.int64],
@@ -767,17 +757,7 @@ def _space(
     """Every node the upward search from (node, ms) entries reaches, with its time."""
     hk = np.empty(256, dtype=np.int64)
     hv = np.empty(256, dtype=np.int32)
-    hs = 0
-    t = 0
-    for i in range(len(nodes)):
-        s = nodes[i]
-        if ms[i] < dist[s]:
-            if dist[s] >= UNREACHED:
-                touched[t] = s
-                t += 1
-            dist[s] = ms[i]
-            hk, hv = _grow_heap(hk, hv, hs)
-            hs = _push(hk, hv, hs, ms[i], s)
+    hk, hv, hs, t = _seed(nodes, ms, dist, parent, touched, 0, hk, hv, 0)
     best = np.int64(-1)  # nothing to meet: ``other`` is never below -1
     while hs > 0:
         hk, hv, hs, t, best, _ = _climb(

@@ -148,12 +148,6 @@ class RoadNetwork:
     def arc_ms(self, mode: Mode) -> NDArray[np.int32]:
         return self.arc_walk_ms if mode is Mode.walk else self.arc_drive_ms
 
-    def piece_lengths(self, pieces: NDArray[np.int32]) -> NDArray[np.float32]:
-        return self.piece_length_m[pieces]
-
-    def piece_length(self, piece: int) -> float:
-        return float(self.piece_length_m[piece])
-
     def geometry(self) -> kernels.Geometry:
         """What compiled code needs to read any vertex (see :func:`kernels.vertex`)."""
         return (self.node_e7, self.piece_u, self.piece_v, self.piece_offsets, self.inner_e7)

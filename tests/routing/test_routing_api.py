@@ -141,7 +141,7 @@ def test_snapping_projects_onto_the_nearest_usable_edge(
     to_ends = haversine_m(
         np.full(2, XINJIEKOU[0]), np.full(2, XINJIEKOU[1]), net.node_lon[ends], net.node_lat[ends]
     )
-    assert 0 < snap.distance_m < 30 and 0 < snap.along_m < net.piece_length(snap.piece)
+    assert 0 < snap.distance_m < 30 and 0 < snap.along_m < net.piece_length_m[snap.piece]
     assert (
         snap.distance_m < to_ends.min() - 5
     )  # the foot of the perpendicular, not the nearest node
