@@ -737,6 +737,13 @@ class _Clock:
             self._windows[expr] = (np.array(opens, np.int64), np.array(closes, np.int64))
         return self._windows[expr]
 
+    def first_ready(self, expr: str, arrive_ms: int) -> int:
+        """``ready`` for one arrival: its service start, -1 if none within the horizon."""
+        for o, c in zip(*(w.tolist() for w in self.windows(expr)), strict=True):
+            if c - self.need_ms >= arrive_ms:
+                return max(arrive_ms, o)
+        return -1
+
     def ready(
         self, expr: str, arrive_ms: NDArray[np.int64]
     ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -805,9 +812,9 @@ def _search(
 ) -> _ReachTable:
     """Travel times and service times of the sites that can be served soonest.
 
-    The bounded search stops after the ``budget`` nearest sites by travel time; since
-    service can never start before arrival, once ``k`` sites are served no later than
-    the last arrival seen, no farther site can beat them. Otherwise the budget grows.
+    The bounded search stops after the ``budget`` nearest sites by travel time; once no
+    farther site can be served before the ``k``-th found (:func:`_unbeaten`), the answer
+    is known. Otherwise the budget grows.
     """
     limit_ms = round(request.max_minutes * 60_000)
     wait_ms = round(request.max_wait_minutes * 60_000)
@@ -834,14 +841,39 @@ def _search(
             mask = expr_ids == expr_id
             ready[mask], closes[mask] = clock.ready(index.exprs[expr_id], arrive[mask])
         ready[(ready >= 0) & (ready - arrive > wait_ms)] = -1
-        served = ready[ready >= 0]
         done = len(found) < budget or budget >= len(handling) or not len(found)
-        if done or (
-            len(served) >= request.k
-            and np.partition(served, request.k - 1)[request.k - 1] <= arrive.max()
-        ):
+        if done or _unbeaten(index, handling, expr_ids, ms, ready, clock, depart_ms, request.k):
             return _ReachTable(positions, ms, ready, closes)
         budget = min(len(handling), budget * 4)
+
+
+def _unbeaten(index: SiteIndex, handling: NDArray[np.int64], found_exprs: NDArray[np.int32],
+              ms: NDArray[np.int64], ready: NDArray[np.int64], clock: _Clock, depart_ms: int,
+              k: int) -> bool:  # fmt: skip
+    """Whether no handling site beyond the ones found can be served before the ``k``-th of
+    them (by service start, then travel time), or at all when fewer than ``k`` are served.
+
+    A site not found arrives no sooner than the last one found, and service start only
+    grows with arrival, so its hours evaluated at that arrival bound it from below. Before
+    opening time everyone waits: the nearest sites that open first win, found in the
+    first rounds instead of searching the whole horizon.
+    """
+    last_ms = int(ms.max())
+    ok = np.flatnonzero(ready >= 0)
+    ready_k = ms_k = int(NEVER)  # fewer than k served: stop only if no other site can be
+    if len(ok) >= k:
+        kth = ok[np.lexsort((ms[ok], ready[ok]))[k - 1]]
+        ready_k, ms_k = int(ready[kth]), int(ms[kth])
+        if ready_k < depart_ms + last_ms:
+            return True
+    unseen = np.bincount(index.expr_ids[handling], minlength=len(index.exprs)) - np.bincount(
+        found_exprs, minlength=len(index.exprs)
+    )
+    for expr_id in np.flatnonzero(unseen).tolist():
+        bound = clock.first_ready(index.exprs[expr_id], depart_ms + last_ms)
+        if bound >= 0 and (bound < ready_k or (bound == ready_k and last_ms <= ms_k)):
+            return False
+    return True
 
 
 def _cannot_stop_early(index: SiteIndex, handling: NDArray[np.int64], clock: _Clock,

@@ -121,7 +121,7 @@ def check_against_brute_force(outcome: MatchOutcome, expected: dict[int, Expecte
     served = sorted(
         (e for e in expected.values() if e.reason is None),
         key=lambda e: (e.ready, e.duration_s, e.site.id),
-    )
+    )[: outcome.request.k]
     assert outcome.routed and outcome.reason is None
     assert len(outcome.results) == len(served)
     assert len({c.site.id for c in outcome.results}) == len(served)
@@ -196,6 +196,54 @@ def test_match_ordering_equals_brute_force(session: Session, holder: EngineHolde
             assert "out_of_range" in {e.reason for e in outcome.left_out}
             assert all(c.duration_s is not None and c.duration_s <= 360 for c in outcome.results)
         assert "not_handled" in {e.reason for e in outcome.left_out}
+
+
+SUNDAY = date(2026, 11, 29)
+FEW_CASES = [
+    # (item, departure, mode, k, what the case must exercise): answers of a few sites, where
+    # the search stops as soon as no farther site can be served sooner
+    (ID_CARD, at(TUESDAY, 7, 30), Mode.walk, 3, "open_all_night"),  # the 24-hour zones win
+    (ID_CARD, at(TUESDAY, 7, 30), Mode.drive, 5, "wait"),  # then the halls opening first
+    (COMMUNITY_ITEM, at(TUESDAY, 8, 10), Mode.walk, 5, "wait"),  # 08:30 halls before 09:00 ones
+    (ID_CARD, at(SUNDAY, 10), Mode.walk, 5, "fewer"),  # only weekend and 24-hour sites serve
+    (DISTRICT_LICENCE, at(FRIDAY, 17, 20), Mode.drive, 5, "none"),  # none opens within the wait
+    (COMMUNITY_ITEM, at(TUESDAY, 10), Mode.drive, 2, "open"),
+]
+
+
+@pytest.mark.parametrize(("code", "depart", "mode", "k", "exercise"), FEW_CASES)
+def test_the_first_few_sites_equal_brute_force(
+    session: Session,
+    holder: EngineHolder,
+    code: str,
+    depart: datetime,
+    mode: Mode,
+    k: int,
+    exercise: str,
+) -> None:
+    calendar = load_calendar(session)
+    engine = holder.engine_at(session, *XINJIEKOU)
+    item = session.get(Item, code)
+    assert item is not None
+    request = MatchRequest(XINJIEKOU, depart, mode, k=k)
+    expected = brute_force(session, engine, calendar, code, request)
+    outcome = match_item(session, holder, calendar, item, request)
+    check_against_brute_force(outcome, expected)
+    served = [e for e in expected.values() if e.reason is None]
+    waits = [c for c in outcome.results if c.ready_at and c.arrive_at and c.ready_at > c.arrive_at]
+    hours = {c.site.opening_hours for c in outcome.results if c.site}
+    assert len(served) > k if exercise in ("open_all_night", "wait", "open") else len(served) < k
+    if exercise == "open_all_night":
+        assert hours == {"24/7"} and not waits
+    if exercise == "wait":
+        assert waits and {c.ready_at.strftime("%H:%M") for c in waits if c.ready_at} == {"08:30"}
+    if exercise == "fewer":
+        assert outcome.results and any("Su" in h for h in hours if h)
+    if exercise == "none":
+        assert not outcome.results
+        assert "closed_on_arrival" in {e.reason for e in outcome.left_out}
+    if exercise == "open":
+        assert not waits
 
 
 def test_national_day_closes_the_halls_but_not_the_24_hour_zone(
