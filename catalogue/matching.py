@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import threading
 import time
 from collections.abc import Iterable
@@ -40,6 +39,7 @@ from catalogue.calendar import HolidayCalendar
 from catalogue.hours import next_open, open_state, today_hours
 from catalogue.models import SiteItem
 from catalogue.service import ItemCard, sites_handling
+from catalogue.site_grid import SiteGrid, smallest
 from geo.coords import CRS
 from geo.features import DEMO_LABEL, SITE_KIND_NAMES, SITE_LEVEL_NAMES, site_feature
 from geo.features import region_names as load_region_names
@@ -360,89 +360,6 @@ def region_names(session: Session, codes: Iterable[str | None]) -> dict[str, str
     return {c: n for c, n in names.items() if n is not None}
 
 
-SITE_GRID_CELL_DEG = 0.005
-"""Cells of :class:`_SiteGrid`: ~550 m of latitude."""
-GRID_WORTH_IT = 2000
-"""Below this many sites, measuring them all is quicker than visiting cells."""
-
-
-@dataclass
-class _SiteGrid:
-    """Site positions bucketed in square cells of a flat plane (longitude × cos(latitude of
-    the sites' middle), latitude), to find the sites near a point without measuring all."""
-
-    x0: float
-    y0: float
-    cos_ref: float
-    nx: int
-    ny: int
-    start: NDArray[np.int64]
-    positions: NDArray[np.int64]
-
-    @classmethod
-    def of(cls, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> _SiteGrid:
-        if not len(lon):
-            return cls(0.0, 0.0, 1.0, 1, 1, np.zeros(2, np.int64), np.zeros(0, np.int64))
-        cos_ref = math.cos(math.radians(float(np.median(lat))))
-        x, y = lon * cos_ref, lat
-        x0, y0 = float(x.min()), float(y.min())
-        nx = int((float(x.max()) - x0) // SITE_GRID_CELL_DEG) + 1
-        ny = int((float(y.max()) - y0) // SITE_GRID_CELL_DEG) + 1
-        gx = np.minimum(((x - x0) // SITE_GRID_CELL_DEG).astype(np.int64), nx - 1)
-        gy = np.minimum(((y - y0) // SITE_GRID_CELL_DEG).astype(np.int64), ny - 1)
-        cell = gy * nx + gx
-        start = np.zeros(nx * ny + 1, dtype=np.int64)
-        np.cumsum(np.bincount(cell, minlength=nx * ny), out=start[1:])
-        positions = np.argsort(cell, kind="stable").astype(np.int64)
-        return cls(x0, y0, cos_ref, nx, ny, start, positions)
-
-    def ring(self, cx: int, cy: int, r: int) -> list[NDArray[np.int64]]:
-        """The positions of the sites in the cells at Chebyshev distance ``r`` of (cx, cy)."""
-        found = []
-        for gy in range(max(cy - r, 0), min(cy + r, self.ny - 1) + 1):
-            edge = gy in (cy - r, cy + r)
-            columns = range(cx - r, cx + r + 1) if edge or r == 0 else (cx - r, cx + r)
-            for gx in columns:
-                if 0 <= gx < self.nx:
-                    c = gy * self.nx + gx
-                    if self.start[c + 1] > self.start[c]:
-                        found.append(self.positions[self.start[c] : self.start[c + 1]])
-        return found
-
-    def near(
-        self, site_lon: NDArray[np.float64], site_lat: NDArray[np.float64],
-        lon: float, lat: float, count: int,
-    ) -> NDArray[np.int64]:  # fmt: skip
-        """Positions (ascending) of the sites within the flat distance of the ``count``-th
-        nearest (longitude × cos(latitude of the point), latitude), and maybe a few more:
-        rings of cells are gathered until no site outside them can be as near."""
-        if len(site_lon) <= GRID_WORTH_IT:
-            return np.arange(len(site_lon), dtype=np.int64)
-        cos_origin = math.cos(math.radians(lat))
-        cx = int((lon * self.cos_ref - self.x0) // SITE_GRID_CELL_DEG)
-        cy = int((lat - self.y0) // SITE_GRID_CELL_DEG)
-        # a site beyond ring r is at least r cells away on one axis, in the flat metric
-        per_ring = SITE_GRID_CELL_DEG * min(1.0, cos_origin / self.cos_ref)
-        last = max(abs(cx), abs(self.nx - 1 - cx), abs(cy), abs(self.ny - 1 - cy))
-        parts: list[NDArray[np.int64]] = []
-        found = 0
-        if not (0 <= cx < self.nx and 0 <= cy < self.ny):  # outside the sites' extent: all
-            return np.arange(len(site_lon), dtype=np.int64)
-        for r in range(last + 1):
-            ring = self.ring(cx, cy, r)
-            parts += ring
-            found += sum(len(p) for p in ring)
-            if found < count or r == last:
-                continue
-            gathered = np.concatenate(parts)
-            dx = (site_lon[gathered] - lon) * cos_origin
-            dy = site_lat[gathered] - lat
-            kth = np.partition(dx * dx + dy * dy, count - 1)[count - 1]
-            if math.sqrt(kth * (1 + 1e-9)) < r * per_ring:
-                break
-        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-
-
 @dataclass(frozen=True)
 class SiteIndex:
     """Published sites within one network, snapped once per mode, as arrays.
@@ -464,11 +381,11 @@ class SiteIndex:
     """Each site's columns as answers show them (:data:`_CARD_COLUMNS`), by position."""
     cards: dict[int, SiteCard] = field(default_factory=dict, compare=False)
     """Cards by position, made when first shown."""
-    grid: _SiteGrid = field(init=False, compare=False, repr=False)
-    """The sites bucketed by cell (:func:`_nearest_rough`)."""
+    grid: SiteGrid = field(init=False, compare=False, repr=False)
+    """The sites bucketed by cell, for the nearest left-out sites."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "grid", _SiteGrid.of(self.lon, self.lat))
+        object.__setattr__(self, "grid", SiteGrid.of(self.lon, self.lat))
 
     def positions(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
         """Positions of ``ids`` in the index (ids of sites outside the network dropped)."""
@@ -830,7 +747,7 @@ def _search(
         )
         found = np.flatnonzero(best <= limit_ms)
         if len(found) > budget:  # the budget nearest; kept in position order, like ``found``
-            found = np.sort(found[_smallest(best[found], budget)])
+            found = np.sort(found[smallest(best[found], budget)])
         positions = handling[found]  # ascending, as ``handling`` is
         ms = best[found].astype(np.int64)
         arrive = depart_ms + ms
@@ -971,7 +888,7 @@ def _nearby(
     """The nearest sites (straight line) that were left out, each with its reason."""
     if not len(index.site_ids):
         return []
-    shortlist = _nearest_rough(index, request.origin, 4 * NEARBY_LEFT_OUT + len(chosen))
+    shortlist = index.grid.nearest(*request.origin, 4 * NEARBY_LEFT_OUT + len(chosen))
     lon, lat = request.origin
     exact = _GEOD.inv(np.full(len(shortlist), lon), np.full(len(shortlist), lat),
                       index.lon[shortlist], index.lat[shortlist])[2]  # fmt: skip
@@ -1008,36 +925,6 @@ def _members(values: NDArray[np.int64], ascending: NDArray[np.int64]) -> NDArray
         return np.zeros(len(values), dtype=np.bool_)
     at = np.minimum(np.searchsorted(ascending, values), len(ascending) - 1)
     return np.asarray(ascending[at] == values)
-
-
-def _nearest_rough(index: SiteIndex, origin: LonLat, count: int) -> NDArray[np.int64]:
-    """The ``count`` sites nearest by a flat approximation (``hypot`` of degrees, longitude
-    scaled), ties in position order: ``_smallest(hypot(dx, dy), count)`` over every site,
-    but measured only for the sites of the grid's cells around the point, and ``hypot``
-    (slow) only for those whose squared distance could place them there."""
-    lon, lat = origin
-    candidates = index.grid.near(index.lon, index.lat, lon, lat, count)
-    dx = (index.lon[candidates] - lon) * np.cos(np.radians(lat))
-    dy = index.lat[candidates] - lat
-    squared = dx * dx + dy * dy
-    if count < len(squared):
-        # squared sums order as hypot does up to rounding (relative 1e-15): a wide margin
-        # keeps every site that hypot could rank among the first ``count``
-        kth = np.partition(squared, count - 1)[count - 1]
-        near = np.flatnonzero(squared <= kth * (1 + 1e-9))
-    else:
-        near = np.arange(len(squared))
-    return candidates[near[_smallest(np.hypot(dx[near], dy[near]), count)]]
-
-
-def _smallest(values: NDArray[Any], count: int) -> NDArray[np.int64]:
-    """Positions of the ``count`` smallest values, as ``argsort(values, kind="stable")[:count]``
-    gives them (ties in position order), without sorting them all."""
-    if count >= len(values):
-        return np.argsort(values, kind="stable")
-    kth = np.partition(values, count - 1)[count - 1]
-    within = np.flatnonzero(values <= kth)
-    return within[np.argsort(values[within], kind="stable")][:count]
 
 
 def _fill_times(
