@@ -8,13 +8,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from catalogue import calendar
 from catalogue.errors import CalendarImportRejected
 from catalogue.hours import SHANGHAI
-from geo.cli import friendly_errors
+from geo.cli import friendly_errors, step_bars
 from geo.db import session_scope
 from geo.errors import DaofuError
 
@@ -50,14 +49,7 @@ def seed(
 ) -> None:
     """Store holidays and 调休 from the chinese-calendar package (idempotent)."""
     known = calendar.chinese_calendar_years()
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn())
-    tasks: dict[str, TaskID] = {}
-
-    def report(step: str, done: int, total: int) -> None:
-        if step not in tasks:
-            tasks[step] = progress.add_task(step, total=total)
-        progress.update(tasks[step], completed=done, total=total)
-
+    progress, report = step_bars()
     with friendly_errors(_calendar_problems), progress, session_scope() as session:
         result = calendar.seed_from_chinese_calendar(session, year, report)
     console.print(

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from geo import cluster
 from geo.db import database_url, session_scope, vacuum_analyze
 from geo.errors import DaofuError
-from geo.loading import Dataset, load_all
+from geo.loading import Dataset, Report, load_all
 from geo.migrate import upgrade_to_head
 from geo.settings import get_settings
 
@@ -88,6 +88,26 @@ def db_migrate() -> None:
     console.print("[green]schema at head[/green]")
 
 
+def step_bars() -> tuple[Progress, Report]:
+    """Progress bars for long CLI work, one per step, and the ``report(step, done, total)``
+    that feeds them (a total of 0: not known yet)."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def report(step: str, done: int, total: int) -> None:
+        if step not in tasks:
+            tasks[step] = progress.add_task(step, total=total or None)
+        progress.update(tasks[step], completed=done, total=total or None)
+
+    return progress, report
+
+
 def add_data_load(data_app: typer.Typer, datasets: Sequence[Dataset]) -> None:
     """Give ``data_app`` its ``load`` command over ``datasets`` (all packages', in order)."""
 
@@ -97,24 +117,9 @@ def add_data_load(data_app: typer.Typer, datasets: Sequence[Dataset]) -> None:
     ) -> None:
         """Load divisions, boundaries, facilities, demo sites, the catalogue (skips unchanged)."""
         settings = get_settings()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            tasks: dict[str, TaskID] = {}
-
-            def report(step: str, done: int, total: int) -> None:
-                if step not in tasks:
-                    tasks[step] = progress.add_task(step, total=total)
-                progress.update(tasks[step], completed=done, total=total)
-
-            with session_scope() as session:
-                results = load_all(
-                    session, settings.data_dir, report, datasets=datasets, force=force
-                )
+        progress, report = step_bars()
+        with progress, session_scope() as session:
+            results = load_all(session, settings.data_dir, report, datasets=datasets, force=force)
         if any(not r.skipped for r in results):
             vacuum_analyze()
         table = Table("dataset", "rows", "state")

@@ -7,17 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
-from geo.cli import friendly_errors
+from geo.cli import friendly_errors, step_bars
 from geo.db import session_scope
 from routing import service
 
@@ -27,17 +19,6 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="性能测试 Benchmarks.", no_args_is_help=True)
 console = Console()
-
-
-def _progress() -> tuple[Progress, dict[str, TaskID]]:
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
-    return progress, {}
 
 
 @app.command("import")
@@ -66,12 +47,7 @@ def import_command(
                     f"already this file ({current.node_count} nodes); skipped (--force re-imports)."
                 )
                 return
-    progress, tasks = _progress()
-
-    def report(step: str, done: int, total: int) -> None:
-        if step not in tasks:
-            tasks[step] = progress.add_task(step, total=total or None)
-        progress.update(tasks[step], completed=done, total=total or None)
+    progress, report = step_bars()
 
     with friendly_errors(), progress, session_scope() as session:
         version = service.import_network(session, file, city, report)
@@ -136,8 +112,10 @@ def activate_command(version_id: int) -> None:
 def hierarchies_command() -> None:
     """Build and store the contraction hierarchies of versions imported before they were stored
     (the engine otherwise builds them each time it loads such a version)."""
-    with friendly_errors(), console.status("contracting…"), session_scope() as session:
-        done = service.store_missing_hierarchies(session)
+    progress, report = step_bars()
+
+    with friendly_errors(), progress, session_scope() as session:
+        done = service.store_missing_hierarchies(session, report)
     console.print(
         f"[green]已存储 Stored[/green] hierarchies of versions {', '.join(map(str, done))}"
         if done

@@ -19,6 +19,8 @@ the network version, so loading a network does not contract it again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -193,7 +195,7 @@ def _pass(
     return shortcuts, k, pool, top, hk, hv
 
 
-@numba.njit(cache=_CACHE)
+@numba.njit(cache=_CACHE, nogil=True)
 def _contract(
     n: int,
     tail: NDArray[np.int32],
@@ -201,10 +203,12 @@ def _contract(
     weight: NDArray[np.int32],
     settle_limit: int,
     simulate_limit: int,
+    progress: NDArray[np.int64],
 ) -> NDArray[np.int32]:
     """Contract every node, least important first (edge difference, contracted neighbours,
     depth; lazily re-evaluated). Returns the upward arcs as rows of (owner, head, up, down,
-    middle up, middle down)."""
+    middle up, middle down). ``progress[0]`` counts the work done, to ``2 n``: each node
+    weighed first, then contracted (read by another thread: the GIL is released)."""
     m = len(tail)
     degree = np.zeros(n, dtype=np.int64)
     for a in range(m):
@@ -249,6 +253,7 @@ def _contract(
                                         live_down)  # fmt: skip
         qk, qv = _grow_heap(qk, qv, qs)
         qs = _push(qk, qv, qs, np.int64(4 * (s - k)), v)
+        progress[0] = v + 1
     out = np.empty((6, m + 16), dtype=np.int32)
     o = 0
     while qs > 0:
@@ -268,6 +273,7 @@ def _contract(
                                         contracted, dist, touched, hk, hv, live, live_up,
                                         live_down)  # fmt: skip
         contracted[v] = True
+        progress[0] += 1
         # v's upward arcs: its entries to live nodes (re-read: the pass may have moved nothing
         # of v's own list, but the weights are final only now)
         for e in range(start[v], start[v] + count[v]):
@@ -385,12 +391,25 @@ def build_hierarchies(
     walk_ms: NDArray[np.int32] | NDArray[np.int64],
     drive_ms: NDArray[np.int32] | NDArray[np.int64],
     node_count: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[Mode, Hierarchy]:
-    """One hierarchy per mode (what an import stores)."""
-    return {
-        Mode.walk: build_hierarchy(tail, head, walk_ms, node_count),
-        Mode.drive: build_hierarchy(tail, head, drive_ms, node_count),
-    }
+    """One hierarchy per mode (what an import stores), contracted side by side (the
+    contraction releases the GIL); ``progress(done, total)`` hears how far every few tenths
+    of a second."""
+    weights = {Mode.walk: walk_ms, Mode.drive: drive_ms}
+    counters = {mode: np.zeros(1, dtype=np.int64) for mode in weights}
+    total = 2 * node_count * len(weights)
+    with ThreadPoolExecutor(max_workers=len(weights)) as pool:
+        building = {
+            pool.submit(build_hierarchy, tail, head, w, node_count, progress=counters[mode]): mode
+            for mode, w in weights.items()
+        }
+        pending = set(building)
+        while pending:
+            _, pending = wait(pending, timeout=0.25)
+            if progress is not None:
+                progress(sum(int(c[0]) for c in counters.values()), total)
+        return {building[f]: f.result() for f in building}
 
 
 def build_hierarchy(
@@ -399,6 +418,7 @@ def build_hierarchy(
     weight: NDArray[np.int32] | NDArray[np.int64],
     node_count: int,
     settle_limit: int = WITNESS_SETTLE_LIMIT,
+    progress: NDArray[np.int64] | None = None,
 ) -> Hierarchy:
     """Contract the graph (``weight`` ``INF``: the mode may not use the arc)."""
     rows = _contract(
@@ -408,6 +428,7 @@ def build_hierarchy(
         np.ascontiguousarray(np.minimum(weight, INF), dtype=np.int32),
         settle_limit,
         SIMULATE_SETTLE_LIMIT,
+        np.zeros(1, dtype=np.int64) if progress is None else progress,
     )
     owner, up_head = rows[0], rows[1]
     by_owner = np.lexsort((up_head, owner))

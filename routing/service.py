@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -125,12 +126,15 @@ def import_network(
     session.add(version)
     session.flush()
     write_graph(session, version.id, graph, arcs, report)
-    report("contraction hierarchies", 0, 1)
     hierarchies = build_hierarchies(
-        arcs.source, arcs.target, arcs.walk_ms, arcs.drive_ms, graph.node_count
+        arcs.source,
+        arcs.target,
+        arcs.walk_ms,
+        arcs.drive_ms,
+        graph.node_count,
+        partial(report, "contraction hierarchies"),
     )
     write_hierarchies(session, version.id, hierarchies)
-    report("contraction hierarchies", 1, 1)
     activate_version(session, version.id)
     return version
 
@@ -197,18 +201,25 @@ def rollback(session: Session, city: str | None = None) -> tuple[NetworkVersion,
     return current, previous
 
 
-def store_missing_hierarchies(session: Session) -> list[int]:
+def store_missing_hierarchies(session: Session, report: Report | None = None) -> list[int]:
     """Build and store the hierarchies of versions imported without them; returns their ids."""
+    report = report or _quiet
     done = []
     for version_id in versions_without_hierarchies(session):
         version = session.get(NetworkVersion, version_id)
         assert version is not None
         net = load_network(session, version)
+        told = partial(report, f"version {version_id}: contraction hierarchies")
         write_hierarchies(
             session,
             version_id,
             build_hierarchies(
-                net.arc_source, net.arc_target, net.arc_walk_ms, net.arc_drive_ms, net.node_count
+                net.arc_source,
+                net.arc_target,
+                net.arc_walk_ms,
+                net.arc_drive_ms,
+                net.node_count,
+                told,
             ),
         )
         done.append(version_id)

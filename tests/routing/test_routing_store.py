@@ -126,8 +126,16 @@ def test_versions_imported_without_hierarchies_get_them_built_and_stored(
     )
     rebuilt = Engine(service.load_network(routing_session, version))  # still answers
     assert not rebuilt.hierarchy_loaded
-    assert service.store_missing_hierarchies(routing_session) == [version.id]
+    heard: list[tuple[str, int, int]] = []
+    assert service.store_missing_hierarchies(routing_session, lambda *r: heard.append(r)) == [
+        version.id
+    ]
     assert service.store_missing_hierarchies(routing_session) == []
+    # the contraction's progress bar moves forward to its end: each node weighed, then
+    # contracted, in both modes
+    assert {step for step, _, _ in heard} == {f"version {version.id}: contraction hierarchies"}
+    done = [d for _, d, _ in heard]
+    assert done == sorted(done) and heard[-1][1:] == (4 * version.node_count,) * 2
     loaded = Engine(service.load_network(routing_session, version))
     assert loaded.hierarchy_loaded
     for mode in Mode:
