@@ -31,7 +31,7 @@ from geoalchemy2 import Geography
 from numpy.typing import NDArray
 from pyproj import Geod
 from sqlalchemy import Engine as SqlEngine
-from sqlalchemy import cast, func, select, text
+from sqlalchemy import Row, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from catalogue import service
@@ -41,7 +41,7 @@ from catalogue.models import SiteItem
 from catalogue.service import ItemCard, sites_handling
 from catalogue.site_grid import SiteGrid, smallest
 from geo.coords import CRS
-from geo.features import DEMO_LABEL, SITE_KIND_NAMES, SITE_LEVEL_NAMES, site_feature
+from geo.features import SITE_COLUMNS, site_feature, site_properties
 from geo.features import region_names as load_region_names
 from geo.models import Site, SiteKind, SiteStatus
 from geo.service import region_at
@@ -377,7 +377,7 @@ class SiteIndex:
     """The distinct opening-hours expressions; ``expr_ids`` points each site at its own."""
     expr_ids: NDArray[np.int32]
     snaps: dict[Mode, Snaps]
-    rows: list[tuple[Any, ...]] = field(default_factory=list, compare=False)
+    rows: list[Row[Any]] = field(default_factory=list, compare=False)
     """Each site's columns as answers show them (:data:`_CARD_COLUMNS`), by position."""
     cards: dict[int, SiteCard] = field(default_factory=dict, compare=False)
     """Cards by position, made when first shown."""
@@ -403,54 +403,22 @@ class SiteIndex:
 
 _CARD_COLUMNS = (
     Site.id,
-    func.ST_X(Site.geom),
-    func.ST_Y(Site.geom),
-    Site.opening_hours,
-    Site.name,
-    Site.level,
-    Site.kind,
-    Site.region_code,
-    Site.department,
-    Site.address,
-    Site.phone,
-    Site.attributes,
-    Site.status,
-    Site.version,
-    Site.source,
-    Site.demo,
+    func.ST_X(Site.geom).label("lon"),
+    func.ST_Y(Site.geom).label("lat"),
+    *SITE_COLUMNS,
 )
 
 
-def _card_of_row(row: tuple[Any, ...]) -> SiteCard:
-    """:meth:`SiteCard.of` from the index's columns (what ``geo.features.site_feature`` shows)."""
-    (site_id, lon, lat, hours, name, level, kind, region_code, department, address, phone,
-     attributes, status, version, source, demo) = row  # fmt: skip
-    properties = {
-        "name": name,
-        "level": level.value,
-        "level_name": SITE_LEVEL_NAMES[level],
-        "kind": kind.value,
-        "kind_name": SITE_KIND_NAMES[kind],
-        "region_code": region_code,
-        "region_name": None,
-        "department": department,
-        "address": address,
-        "phone": phone,
-        "opening_hours": hours,
-        "attributes": attributes,
-        "status": status.value,
-        "version": version,
-        "source": source,
-        "demo": demo,
-        "demo_label": DEMO_LABEL if demo else None,
-    }
+def _card_of_row(row: Row[Any]) -> SiteCard:
+    """:meth:`SiteCard.of` from the index's columns."""
     feature = {
         "type": "Feature",
-        "id": site_id,
-        "geometry": {"type": "Point", "coordinates": (lon, lat)},
-        "properties": properties,
+        "id": row.id,
+        "geometry": {"type": "Point", "coordinates": (row.lon, row.lat)},
+        "properties": site_properties(row, None),
     }
-    return SiteCard(site_id, name, kind, hours, region_code, lon, lat, feature)
+    return SiteCard(row.id, row.name, row.kind, row.opening_hours, row.region_code, row.lon,
+                    row.lat, feature)  # fmt: skip
 
 
 _indexes: dict[int, SiteIndex] = {}
@@ -492,9 +460,8 @@ def _settle_once() -> None:
 
 def _build_index(session: Session, engine: Engine, fingerprint: str) -> SiteIndex:
     west, south, east, north = engine.network.extent
-    rows = [
-        tuple(row)
-        for row in session.execute(
+    rows = list(
+        session.execute(
             select(*_CARD_COLUMNS)
             .where(
                 Site.status == SiteStatus.published,
@@ -502,11 +469,11 @@ def _build_index(session: Session, engine: Engine, fingerprint: str) -> SiteInde
             )
             .order_by(Site.id)
         )
-    ]
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    lon = np.array([r[1] for r in rows], dtype=np.float64)
-    lat = np.array([r[2] for r in rows], dtype=np.float64)
-    hours = [r[3] or "24/7" for r in rows]
+    )
+    ids = np.array([r.id for r in rows], dtype=np.int64)
+    lon = np.array([r.lon for r in rows], dtype=np.float64)
+    lat = np.array([r.lat for r in rows], dtype=np.float64)
+    hours = [r.opening_hours or "24/7" for r in rows]
     exprs = sorted(set(hours))
     expr_ids = np.array([exprs.index(h) for h in hours], dtype=np.int32)
     snaps = {mode: engine.snap_points(lon, lat, mode) for mode in Mode}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from geo.coords import CRS, geometry_from_wgs84
 from geo.divisions import adcode
-from geo.models import Facility, FacilityCategory, Region, Site, SiteKind, SiteLevel
+from geo.models import Facility, FacilityCategory, Region, Site, SiteKind, SiteLevel, SiteStatus
 from geo.schemas import Feature, PointGeometry, RegionRef
 
 DEMO_LABEL = "示例数据"
@@ -55,10 +55,47 @@ def region_names(session: Session, codes: Iterable[str | None]) -> dict[str, str
     return {code: name for code, name in rows}
 
 
-def site_feature(
-    site: Site, region_name: str | None, crs: CRS, distance_m: float | None = None
-) -> Feature:
-    properties: dict[str, Any] = {
+class SiteFields(Protocol):
+    """What a site's GeoJSON properties are made of: a :class:`Site`, or a row that selected
+    :data:`SITE_COLUMNS` (a warm match shows sites without loading them)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def level(self) -> SiteLevel: ...
+    @property
+    def kind(self) -> SiteKind: ...
+    @property
+    def region_code(self) -> str: ...
+    @property
+    def department(self) -> str | None: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def opening_hours(self) -> str | None: ...
+    @property
+    def attributes(self) -> dict[str, Any]: ...
+    @property
+    def status(self) -> SiteStatus: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def demo(self) -> bool: ...
+
+
+SITE_COLUMNS = (Site.name, Site.level, Site.kind, Site.region_code, Site.department, Site.address,
+                Site.phone, Site.opening_hours, Site.attributes, Site.status, Site.version,
+                Site.source, Site.demo)  # fmt: skip
+"""The columns :func:`site_properties` reads."""
+
+
+def site_properties(site: SiteFields, region_name: str | None) -> dict[str, Any]:
+    """A site's GeoJSON properties (the API's ``SiteProperties``)."""
+    return {
         "name": site.name,
         "level": site.level.value,
         "level_name": SITE_LEVEL_NAMES[site.level],
@@ -77,6 +114,12 @@ def site_feature(
         "demo": site.demo,
         "demo_label": DEMO_LABEL if site.demo else None,
     }
+
+
+def site_feature(
+    site: Site, region_name: str | None, crs: CRS, distance_m: float | None = None
+) -> Feature:
+    properties = site_properties(site, region_name)
     if distance_m is not None:
         properties["distance_m"] = round(distance_m, 1)
     return Feature(id=site.id, geometry=point_geometry(site.geom, crs), properties=properties)
