@@ -60,7 +60,7 @@ from catalogue.models import Item, SiteItem
 from geo import demo
 from geo import loading as store_loading
 from geo.cluster import create_database, scratch_database
-from geo.db import database_url
+from geo.db import database_url, vacuum_analyze
 from geo.migrate import upgrade_to_head
 from geo.models import Site
 from geo.settings import get_settings
@@ -126,8 +126,7 @@ def prepare(console: Console, sites: int, reuse: bool = False) -> str:
                 session.execute(insert(Site), rows[start : start + 2000])
             catalogue_loading.load_site_items(session, data_dir, lambda *_: None)
         session.commit()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("VACUUM ANALYZE"))
+    vacuum_analyze(engine)
     engine.dispose()
     return url
 

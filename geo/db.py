@@ -76,8 +76,13 @@ def request_session() -> Iterator[Session]:
         yield session
 
 
-def vacuum_analyze() -> None:
+def vacuum_analyze(engine: Engine | None = None) -> None:
     """After a bulk load: planner statistics and the visibility map that index-only
-    scans need (VACUUM cannot run inside a transaction, so it has its own connection)."""
-    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    scans need (VACUUM cannot run inside a transaction, so it has its own connection).
+    ``engine``: another database than the app's (a benchmark's scratch database)."""
+    with (
+        (engine or get_engine())
+        .connect()
+        .execution_options(isolation_level="AUTOCOMMIT") as connection
+    ):
         connection.exec_driver_sql("VACUUM ANALYZE")
