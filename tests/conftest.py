@@ -10,7 +10,7 @@ Each test gets a transaction that is rolled back afterwards.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from geo import cluster
 from geo.db import normalise_url, request_session
-from geo.loading import load_all
+from geo.loading import Dataset, load_all
 from geo.migrate import upgrade_to_head
 from geo.settings import get_settings
 from web.datasets import ALL_DATASETS
@@ -61,15 +61,28 @@ def fresh_caches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(catalogue.calendar, "CALENDAR_CHECK_S", 0.0)
 
 
+def fill_database(
+    url: str,
+    datasets: Sequence[Dataset] = ALL_DATASETS,
+    prepare: Callable[[Session], object] | None = None,
+) -> None:
+    """Migrate ``url`` and commit ``datasets`` and the rows ``prepare`` adds."""
+    upgrade_to_head(url)
+    engine = create_engine(url)
+    try:
+        with Session(engine) as session:
+            load_all(session, get_settings().data_dir, lambda *_: None, datasets=datasets)
+            if prepare is not None:
+                prepare(session)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def db_url() -> Iterator[str]:
     url = scratch_database("test")
-    upgrade_to_head(url)
-    engine = create_engine(url)
-    with Session(engine) as session:
-        load_all(session, get_settings().data_dir, lambda *_: None, datasets=ALL_DATASETS)
-        session.commit()
-    engine.dispose()
+    fill_database(url)
     yield url
     drop_database(url)
 

@@ -8,16 +8,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from accounts.models import Role, TokenKind, User
 from accounts.scope import Scope
 from accounts.service import create_user, issue_token
-from geo.loading import BOUNDARIES, DIVISIONS, load_all
-from geo.migrate import upgrade_to_head
-from geo.settings import get_settings
-from tests.conftest import drop_database, scratch_database
+from geo.loading import BOUNDARIES, DIVISIONS
+from tests.conftest import drop_database, fill_database, scratch_database
 
 PASSWORD = "correct horse battery staple"
 LIXIA = "370102000000"  # 历下区, Jinan
@@ -109,13 +106,6 @@ def committed_db() -> Iterator[str]:
     """A database of its own whose writes are committed (for concurrent reviewers, a crash
     mid-publish and the CLI): migrated, with Shandong's divisions and boundaries."""
     url = scratch_database("stewardship")
-    upgrade_to_head(url)
-    engine = create_engine(url)
-    with Session(engine) as session:
-        load_all(
-            session, get_settings().data_dir, lambda *_: None, datasets=(DIVISIONS, BOUNDARIES)
-        )
-        session.commit()
-    engine.dispose()
+    fill_database(url, (DIVISIONS, BOUNDARIES))
     yield url
     drop_database(url)

@@ -21,15 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from geo.loading import load_all
-from geo.migrate import upgrade_to_head
 from geo.settings import PROJECT_ROOT, get_settings
 from routing.service import import_network
+from tests.conftest import fill_database as fill_all
 from tests.conftest import scratch_database
-from web.datasets import ALL_DATASETS
 
 NANJING_PBF = PROJECT_ROOT / "data" / "roads" / "nanjing_xinjiekou_highways.osm.pbf"
 SCREENSHOTS = PROJECT_ROOT / ".daofu" / "screenshots"
@@ -72,17 +69,13 @@ class LiveServer:
 
 def fill_database(url: str, prepare: Callable[[Session], object] | None = None) -> None:
     """Migrate ``url`` and commit every dataset, the Nanjing network and ``prepare``'s rows."""
-    upgrade_to_head(url)
-    engine = create_engine(url)
-    try:
-        with Session(engine) as session:
-            load_all(session, get_settings().data_dir, lambda *_: None, datasets=ALL_DATASETS)
-            import_network(session, NANJING_PBF)
-            if prepare is not None:
-                prepare(session)
-            session.commit()
-    finally:
-        engine.dispose()
+
+    def roads_and_more(session: Session) -> None:
+        import_network(session, NANJING_PBF)
+        if prepare is not None:
+            prepare(session)
+
+    fill_all(url, prepare=roads_and_more)
 
 
 def committed_database(suffix: str, prepare: Callable[[Session], object] | None = None) -> str:
