@@ -35,12 +35,11 @@ from geo.settings import PROJECT_ROOT, get_settings
 from routing import kernels
 from routing.engine import Engine, Snap, Snaps
 from routing.errors import Unreachable
-from routing.hierarchy import build_hierarchies
-from routing.models import NetworkVersion
-from routing.network import INF_MS, arcs_of
+from routing.network import INF_MS
 from routing.osm import RoadGraph, read_osm
 from routing.profiles import Mode, WayAccess, way_access
-from routing.store import read_network, write_graph, write_hierarchies
+from routing.service import store_graph
+from routing.store import read_network
 
 NANJING = PROJECT_ROOT / "data" / "roads" / "nanjing_xinjiekou_highways.osm.pbf"
 BENCH_DB = "daofu_bench"
@@ -178,36 +177,8 @@ def _bench_db() -> str:
 
 
 def _store(session: Session, graph: RoadGraph, city: str) -> int:
-    arcs = arcs_of(graph)
-    from geoalchemy2.shape import from_shape
-    from shapely.geometry import box
-
-    version = NetworkVersion(
-        city_code=city,
-        source_file="bench",
-        source_sha256="0" * 64,
-        ways_read=graph.ways_read,
-        node_count=graph.node_count,
-        edge_count=len(arcs.piece),
-        length_km=float(graph.piece_length_m.sum()) / 1000,
-        active=True,
-        extent=from_shape(
-            box(
-                graph.node_lon.min(),
-                graph.node_lat.min(),
-                graph.node_lon.max(),
-                graph.node_lat.max(),
-            ),
-            srid=4326,
-        ),
-    )
-    session.add(version)
-    session.flush()
-    write_graph(session, version.id, graph, arcs, lambda *a: None)
-    hierarchies = build_hierarchies(  # as `daofu roads import` does
-        arcs.source, arcs.target, arcs.walk_ms, arcs.drive_ms, graph.node_count
-    )
-    write_hierarchies(session, version.id, hierarchies)
+    version = store_graph(session, graph, city, "bench", "0" * 64, clipped=False)  # as imports do
+    version.active = True
     session.commit()
     return version.id
 

@@ -24,7 +24,7 @@ from routing.errors import NetworkVersionNotFound, NothingToRollBack
 from routing.hierarchy import build_hierarchies
 from routing.models import NetworkVersion
 from routing.network import RoadNetwork, arcs_of
-from routing.osm import Report, read_osm
+from routing.osm import Report, RoadGraph, read_osm
 from routing.profiles import Mode
 from routing.store import (
     read_network,
@@ -103,12 +103,29 @@ def import_network(
                 f"无法判断路网所属城市 / no city boundary contains the network's centre "
                 f"({centre_lon:.5f}, {centre_lat:.5f}): pass --city CODE",
             )
+    version = store_graph(session, graph, city_code, path.name, _sha256(path), clip is not None,
+                          report)  # fmt: skip
+    activate_version(session, version.id)
+    return version
+
+
+def store_graph(
+    session: Session,
+    graph: RoadGraph,
+    city_code: str,
+    source_file: str,
+    source_sha256: str,
+    clipped: bool,
+    report: Report | None = None,
+) -> NetworkVersion:
+    """Write a read network as a new (inactive) version with its contraction hierarchies."""
+    report = report or _quiet
     arcs = arcs_of(graph)
     version = NetworkVersion(
         city_code=city_code,
-        source_file=path.name,
-        source_sha256=_sha256(path),
-        clipped=clip is not None,
+        source_file=source_file,
+        source_sha256=source_sha256,
+        clipped=clipped,
         ways_read=graph.ways_read,
         node_count=graph.node_count,
         edge_count=len(arcs.piece),
@@ -135,7 +152,6 @@ def import_network(
         partial(report, "contraction hierarchies"),
     )
     write_hierarchies(session, version.id, hierarchies)
-    activate_version(session, version.id)
     return version
 
 

@@ -4,7 +4,9 @@ The test session starts the project-local cluster itself (or uses the server of
 ``DAOFU_DATABASE_URL``) and creates fresh databases on it, named after this run's
 process id so two runs on one machine never drop each other's database (they are
 dropped at the end).
-Each test gets a transaction that is rolled back afterwards.
+Each test gets a transaction that is rolled back afterwards. ``nanjing`` imports the
+real Nanjing extract in it, ``holder`` sees it, ``nanjing_client`` serves the whole app
+from both.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from geo import cluster
 from geo.db import normalise_url, request_session
 from geo.loading import Dataset, load_all
 from geo.migrate import upgrade_to_head
-from geo.settings import get_settings
+from geo.settings import PROJECT_ROOT, get_settings
+from routing import api as routing_api
+from routing import service
+from routing.holder import EngineHolder
+from routing.models import NetworkVersion
 from web.datasets import ALL_DATASETS
 
 
@@ -121,5 +127,30 @@ def client(session: Session) -> Iterator[TestClient]:
         session.flush()
 
     app.dependency_overrides[request_session] = test_session
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+NANJING_PBF = PROJECT_ROOT / "data" / "roads" / "nanjing_xinjiekou_highways.osm.pbf"
+
+
+@pytest.fixture
+def nanjing(session: Session) -> NetworkVersion:
+    return service.import_network(session, NANJING_PBF)
+
+
+@pytest.fixture
+def holder(nanjing: NetworkVersion) -> EngineHolder:
+    return EngineHolder(check_interval_s=0)
+
+
+@pytest.fixture
+def nanjing_client(session: Session, holder: EngineHolder) -> Iterator[TestClient]:
+    """The whole web app, served from the test session with the Nanjing network active."""
+    from web.app import create_app
+
+    app = create_app()
+    app.dependency_overrides[request_session] = lambda: session
+    app.dependency_overrides[routing_api.get_holder] = lambda: holder
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client

@@ -1,8 +1,7 @@
 """Fixtures of the web tests.
 
-Fast tests (TestClient, the rolled-back ``session`` of tests/conftest.py):
-``nanjing`` imports the real Nanjing extract in the test's transaction, ``holder`` sees
-it, ``nanjing_client`` serves the whole app from both.
+Fast tests: TestClient and the rolled-back ``session``, ``nanjing``, ``holder`` and
+``nanjing_client`` of tests/conftest.py.
 
 Browser tests (Playwright driving Debian's chromium) need a server in another process,
 which cannot see a rolled-back transaction:
@@ -25,24 +24,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from catalogue.models import Item, SiteItem
-from geo.db import request_session
 from geo.models import Region, RegionLevel, Site, SiteKind, SiteLevel, SiteStatus
-from routing import api as routing_api
-from routing import service
-from routing.holder import EngineHolder
-from routing.models import NetworkVersion
 from tests.conftest import drop_database, scratch_database
 from tests.web.live import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    NANJING_PBF,
     LiveServer,
     Recorder,
     fill_database,
@@ -57,27 +49,6 @@ XSS_ADDRESS = '"><svg onload="window.__xss=3">路1号'
 HOSTILE_SOURCE = "tests/web: hostile names"
 XSS_SITE_POINTS = ((118.77930, 32.04300), (118.77830, 32.04190))
 """Beside the roads of 新街口, a minute's walk from each other."""
-
-
-@pytest.fixture
-def nanjing(session: Session) -> NetworkVersion:
-    return service.import_network(session, NANJING_PBF)
-
-
-@pytest.fixture
-def holder(nanjing: NetworkVersion) -> EngineHolder:
-    return EngineHolder(check_interval_s=0)
-
-
-@pytest.fixture
-def nanjing_client(session: Session, holder: EngineHolder) -> Iterator[TestClient]:
-    from web.app import create_app
-
-    app = create_app()
-    app.dependency_overrides[request_session] = lambda: session
-    app.dependency_overrides[routing_api.get_holder] = lambda: holder
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def add_hostile_sites(session: Session) -> list[int]:

@@ -25,10 +25,9 @@ from sqlalchemy.orm import Session
 
 from geo.settings import PROJECT_ROOT, get_settings
 from routing.service import import_network
+from tests.conftest import NANJING_PBF, scratch_database
 from tests.conftest import fill_database as fill_all
-from tests.conftest import scratch_database
 
-NANJING_PBF = PROJECT_ROOT / "data" / "roads" / "nanjing_xinjiekou_highways.osm.pbf"
 SCREENSHOTS = PROJECT_ROOT / ".daofu" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
