@@ -808,8 +808,8 @@ def _candidate(
         return c
     if state.ms is None:
         c.reason = "out_of_range"
-        c.detail = (f"{request.max_minutes:.0f} 分钟内无法到达 — not reachable within "
-                    f"{request.max_minutes:.0f} min ({request.mode.value})")  # fmt: skip
+        c.detail = (f"{request.max_minutes:g} 分钟内无法到达 — not reachable within "
+                    f"{request.max_minutes:g} min ({request.mode.value})")  # fmt: skip
         return c
     c.duration_s = state.ms / 1000.0
     c.arrive_at = request.depart_at + timedelta(milliseconds=state.ms)
