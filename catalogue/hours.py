@@ -14,8 +14,13 @@ one local day at a time, choosing what the parser sees by the day's type in our
   overrides it, exactly in OSM's rule order. An expression without ``PH`` keeps its
   weekday rule on a holiday, as OSM specifies: ``Mo-Su 08:30-17:00`` is open on
   国庆节, ``Mo-Fr 09:00-17:00`` (without ``PH off``) too — say ``PH off`` if closed.
-  The rarer forms ``PH Mo`` (a holiday on a Monday) and ``PH +1 day`` have no weekday
-  rewrite; there the weekday rule applies and the answer carries a warning.
+  ``PH Mo-Fr`` (OSM: a holiday that falls on Mo–Fr) applies on such a holiday only;
+  the rarer ``PH +1 day`` has no weekday rewrite: there the weekday rule applies and
+  the answer carries a warning.
+- **any other day**: rules for holidays on given weekdays (``PH Mo-Fr off``, ``SH Sa
+  10:00-12:00``) do not apply. The parser reads ``PH Mo-Fr`` as "holiday *or* Mo–Fr"
+  and would close such a hall on every working day; OSM means "holiday *and* Mo–Fr".
+  School holidays (``SH``) are not in our calendar and never match.
 - **make-up working day** (kind ``workday`` on a Saturday/Sunday): the hours of an
   ordinary working day, taken from the Wednesday of the same ISO week (Mo–Fr halls
   open as usual; a hall's Saturday short hours do not apply on a worked Saturday).
@@ -50,6 +55,14 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 _WEEKDAY_TOKENS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 _QUOTED = re.compile(r'("[^"]*")')
 _PH = re.compile(r"\bPH\b")
+_WEEKDAY_RE = r"(?:Mo|Tu|We|Th|Fr|Sa|Su)"
+_HOLIDAY_AND_DAYS = re.compile(rf"\b(PH|SH)\s+({_WEEKDAY_RE}(?:\s*[-,]\s*{_WEEKDAY_RE})*)\b")
+_NO_DAY = "1900 Jan 01"
+"""A selector that matches none of the days we evaluate."""
+_PH_NOTE = (
+    "此营业时间的节假日(PH)写法无法按日历计算，按平日规则推算 "
+    "the PH rule of these hours cannot be applied; the weekday rule was used"
+)
 _ONE_DAY = timedelta(days=1)
 # the package raises its own ParserError, which its type stubs do not declare
 _PARSER_ERRORS: tuple[type[Exception], ...] = (
@@ -126,21 +139,53 @@ def validate_hours(expression: str) -> None:
     parse_hours(expression)
 
 
-@lru_cache(maxsize=4096)
-def _holiday_variant(expression: str, weekday: int) -> tuple[OpeningHours, str | None]:
-    """The expression as the parser must see it on a public holiday falling on ``weekday``."""
+def _weekdays_in(sequence: str) -> set[int]:
+    """The weekdays (0 = Monday) of a sequence like ``Mo-Fr``, ``Sa,Su`` or ``Fr-Mo``."""
+    days: set[int] = set()
+    for part in sequence.replace(" ", "").split(","):
+        first, _, last = part.partition("-")
+        a, b = _WEEKDAY_TOKENS.index(first), _WEEKDAY_TOKENS.index(last or first)
+        days.update((a + i) % 7 for i in range((b - a) % 7 + 1))
+    return days
+
+
+def _settle_holiday_days(expression: str, holiday_weekday: int | None) -> str:
+    """Each ``PH Mo-Fr`` / ``SH Sa`` selector (outside comments) for one day: that day's
+    weekday token on a public holiday falling on one of those weekdays (``holiday_weekday``),
+    otherwise a selector that matches no day."""
+
+    def settle(match: re.Match[str]) -> str:
+        if match.group(1) == "PH" and holiday_weekday in _weekdays_in(match.group(2)):
+            return _WEEKDAY_TOKENS[holiday_weekday]
+        return _NO_DAY
+
     parts = _QUOTED.split(expression)
-    token = _WEEKDAY_TOKENS[weekday]
-    rewritten = "".join(p if p.startswith('"') else _PH.sub(token, p) for p in parts)
+    return "".join(p if p.startswith('"') else _HOLIDAY_AND_DAYS.sub(settle, p) for p in parts)
+
+
+def _parsed_variant(expression: str, rewritten: str) -> tuple[OpeningHours, str | None]:
+    """``rewritten`` parsed, or the expression as written with a note if that fails."""
     if rewritten == expression:
         return parse_hours(expression), None
     try:
         return _build(rewritten), None
     except _PARSER_ERRORS:
-        return parse_hours(expression), (
-            "此营业时间的节假日(PH)写法无法按日历计算，按平日规则推算 "
-            "the PH rule of these hours cannot be applied; the weekday rule was used"
-        )
+        return parse_hours(expression), _PH_NOTE
+
+
+@lru_cache(maxsize=4096)
+def _ordinary_variant(expression: str) -> tuple[OpeningHours, str | None]:
+    """The expression as the parser must see it on a day that is not a public holiday."""
+    return _parsed_variant(expression, _settle_holiday_days(expression, None))
+
+
+@lru_cache(maxsize=4096)
+def _holiday_variant(expression: str, weekday: int) -> tuple[OpeningHours, str | None]:
+    """The expression as the parser must see it on a public holiday falling on ``weekday``."""
+    token = _WEEKDAY_TOKENS[weekday]
+    parts = _QUOTED.split(_settle_holiday_days(expression, weekday))
+    rewritten = "".join(p if p.startswith('"') else _PH.sub(token, p) for p in parts)
+    return _parsed_variant(expression, rewritten)
 
 
 def _kind_of(calendar: HolidayCalendar, day: date) -> _DayKind:
@@ -156,12 +201,11 @@ def _kind_of(calendar: HolidayCalendar, day: date) -> _DayKind:
 
 @lru_cache(maxsize=65536)
 def _evaluate_day(expression: str, day: date, kind: _DayKind) -> _DayEval:
-    note = None
     reference = day
     if kind is _DayKind.holiday:
         parsed, note = _holiday_variant(expression, day.weekday())
     else:
-        parsed = parse_hours(expression)
+        parsed, note = _ordinary_variant(expression)
         if kind is _DayKind.makeup:
             reference = day - timedelta(days=day.weekday() - 2)  # that week's Wednesday
     start = datetime.combine(reference, time())

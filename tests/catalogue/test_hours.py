@@ -20,7 +20,7 @@ from catalogue.hours import (
     validate_hours,
 )
 from geo.demo import HOURS_ALWAYS, HOURS_BANK, HOURS_CITY, HOURS_DISTRICT, HOURS_POST
-from geo.models import CalendarDay, Site
+from geo.models import CalendarDay, CalendarDayKind, Site
 
 LUNCH_BREAK_HALL = HOURS_DISTRICT[0]  # "Mo-Fr 09:00-12:00,13:00-17:00; PH off"
 NATIONAL_DAY = date(2026, 10, 1)
@@ -213,6 +213,37 @@ def test_invalid_hours_raise_a_typed_error_with_the_parser_message(
 
 
 def test_unsupported_ph_form_answers_with_a_warning(calendar: HolidayCalendar) -> None:
-    state = open_state("Mo-Fr 09:00-17:00; PH Mo off", at(NATIONAL_DAY, 10), calendar)
-    assert state.is_open  # the weekday rule, since "PH Mo" cannot be mapped to a weekday
+    state = open_state("Mo-Fr 09:00-17:00; PH +1 day off", at(NATIONAL_DAY, 10), calendar)
+    assert state.is_open  # the weekday rule, since "PH +1 day" cannot be mapped to a weekday
     assert state.warning is not None and "PH" in state.warning
+
+
+@pytest.mark.parametrize(
+    ("hours", "expected"),
+    [
+        # OSM reads "PH Mo-Fr" as a holiday that falls on Mo-Fr (the parser alone: "or")
+        ("Mo-Fr 09:00-17:00; PH Mo-Fr off", ("09:00–17:00", "休息", "休息", "休息")),
+        ("Mo-Fr 09:00-17:00; PH Mo 10:00-12:00", ("09:00–17:00", "09:00–17:00", "休息", "10:00")),
+        ("Mo-Su 09:00-17:00; PH Sa,Su off", ("09:00–17:00", "09:00–17:00", "休息", "09:00")),
+        # school holidays are not in the calendar: their rules never apply
+        (
+            "Mo-Fr 09:00-17:00; SH Mo-Fr 10:00-12:00",
+            ("09:00–17:00", "09:00–17:00", "休息", "09:00"),
+        ),
+    ],
+)
+def test_holiday_rules_for_given_weekdays_apply_on_those_holidays_only(
+    calendar: HolidayCalendar, hours: str, expected: tuple[str, str, str, str]
+) -> None:
+    monday = date(2026, 12, 7)
+    days = (monday, NATIONAL_DAY, date(2026, 10, 3), date(2026, 10, 5))  # Mo; Th, Sa, Mo 国庆
+    kinds = [(e.kind if (e := calendar.entry(d)) else None) for d in days]
+    assert kinds == [None, *[CalendarDayKind.holiday] * 3]
+    shown = [today_hours(hours, d, calendar) for d in days]
+    for text, start in zip(shown, expected, strict=True):
+        assert text.startswith(start), (hours, shown)
+    # the same days as the answers of open_state see them
+    for day, start in zip(days, expected, strict=True):
+        opening = at(day, int(start[:2])) if start[0].isdigit() else None
+        state = open_state(hours, opening or at(day, 11), calendar)
+        assert state.is_open == (opening is not None) and state.warning is None, (hours, day)
