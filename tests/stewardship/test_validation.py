@@ -22,14 +22,13 @@ from sqlalchemy.orm import Session
 from accounts.scope import Scope
 from geo.coords import CRS, bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
 from geo.models import Region, Site, SiteKind, SiteLevel, SiteStatus
+from stewardship.cells import parse_degrees, suggest_osm_hours
 from stewardship.reading import RawTable, read_upload
 from stewardship.report import Action, Entity, Severity, UploadReport
 from stewardship.validation import (
     ValidationContext,
     load_context,
     normalise_name,
-    parse_degrees,
-    suggest_osm_hours,
     validate,
 )
 
