@@ -327,6 +327,25 @@ def next_open(
     return None
 
 
+def first_service_start(
+    expression: str, at: datetime, need: timedelta, calendar: HolidayCalendar, latest: datetime
+) -> datetime | None:
+    """The first moment from ``at``, not after ``latest``, with ``need`` of open time ahead;
+    None if there is none. Collects no warnings: for bounds and quick checks."""
+    local, until = _local(at), _local(latest)
+    scan = _Scan(expression, calendar)
+    # through the day after ``latest``: a period cut short by the scan's end still lasts
+    # a day past ``latest``, longer than any service
+    days = (until.date() - local.date()).days + 3
+    for begin, end in scan.periods(local.date() - _ONE_DAY, days, local.date()):
+        start = max(begin, local)
+        if start > until:
+            return None
+        if end - start >= need:
+            return _aware(start)
+    return None
+
+
 def _clock(moment: datetime, day: date) -> str:
     return "24:00" if moment.date() > day else moment.strftime("%H:%M")
 

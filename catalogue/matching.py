@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from catalogue import service
 from catalogue.calendar import HolidayCalendar
-from catalogue.hours import next_open, open_state, today_hours
+from catalogue.hours import first_service_start, next_open, open_state, today_hours
 from catalogue.models import SiteItem
 from catalogue.service import ItemCard, sites_handling
 from catalogue.site_grid import SiteGrid, smallest
@@ -622,11 +622,12 @@ class _Clock:
         return self._windows[expr]
 
     def first_ready(self, expr: str, arrive_ms: int) -> int:
-        """``ready`` for one arrival: its service start, -1 if none within the horizon."""
-        for o, c in zip(*(w.tolist() for w in self.windows(expr)), strict=True):
-            if c - self.need_ms >= arrive_ms:
-                return max(arrive_ms, o)
-        return -1
+        """``ready`` for one arrival (-1: none within the horizon), without walking all of
+        the horizon's windows nor collecting warnings: a bound for sites not yet reached."""
+        start = first_service_start(expr, _moment(arrive_ms, self.start),
+                                    timedelta(milliseconds=self.need_ms), self.calendar,
+                                    self.end)  # fmt: skip
+        return -1 if start is None else _ms(start)
 
     def ready(
         self, expr: str, arrive_ms: NDArray[np.int64]
@@ -635,8 +636,9 @@ class _Clock:
         ready = np.full(len(arrive_ms), -1, np.int64)
         closing = np.full(len(arrive_ms), -1, np.int64)
         for o, c in zip(*self.windows(expr), strict=True):
-            fits = (ready < 0) & (c - self.need_ms >= arrive_ms)
-            ready[fits] = np.maximum(arrive_ms[fits], o)
+            start = np.maximum(arrive_ms, o)
+            fits = (ready < 0) & (c - self.need_ms >= start)
+            ready[fits] = start[fits]
             closing[fits] = c
         return ready, closing
 

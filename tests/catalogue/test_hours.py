@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import chinese_calendar
+import numpy as np
 import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -247,3 +248,36 @@ def test_holiday_rules_for_given_weekdays_apply_on_those_holidays_only(
         opening = at(day, int(start[:2])) if start[0].isdigit() else None
         state = open_state(hours, opening or at(day, 11), calendar)
         assert state.is_open == (opening is not None) and state.warning is None, (hours, day)
+
+
+SERVICE = timedelta(minutes=15)
+CLOCK_HOURS = [
+    LUNCH_BREAK_HALL,
+    "Mo-Fr 09:00-09:10,10:00-17:00; PH off",  # a first period shorter than the service
+    "Mo-Fr 08:30-17:00; Sa 09:00-12:00; PH off",
+    "24/7",
+    "Mo-Su 22:00-02:00",
+    "Mo-Fr 09:00-17:00; PH Mo-Fr off",
+]
+
+
+@pytest.mark.parametrize("hours", CLOCK_HOURS)
+def test_the_matching_clock_agrees_with_earliest_service(
+    calendar: HolidayCalendar, hours: str
+) -> None:
+    """Matching checks thousands of arrivals at once against each expression's open windows
+    (``_Clock.ready``) and bounds the sites it has not reached (``first_ready``); both must
+    give the service start that walking the hours gives, closed days and short periods
+    included."""
+    from catalogue.matching import _Clock, _ms, earliest_service
+
+    for depart in (at(date(2026, 9, 30), 16, 40), at(NATIONAL_DAY, 8), at(date(2026, 12, 7), 7)):
+        end = depart + timedelta(hours=3)
+        clock = _Clock(calendar, depart, end, round(SERVICE.total_seconds() * 1000), [])
+        arrivals = [depart + timedelta(minutes=m) for m in range(0, 61, 4)]
+        ready, _ = clock.ready(hours, np.array([_ms(a) for a in arrivals], dtype=np.int64))
+        for arrival, found in zip(arrivals, ready.tolist(), strict=True):
+            walked = earliest_service(hours, arrival, SERVICE, calendar, end)
+            expected = -1 if walked is None else _ms(walked[0])
+            assert found == expected, (hours, arrival)
+            assert clock.first_ready(hours, _ms(arrival)) == expected, (hours, arrival)
