@@ -327,6 +327,38 @@ def next_open(
     return None
 
 
+def open_windows(
+    expression: str, start: datetime, end: datetime, calendar: HolidayCalendar,
+    horizon_days: int = 14,
+) -> tuple[list[tuple[datetime, datetime | None]], str | None]:  # fmt: skip
+    """The open periods from ``start`` that begin by ``end``, as :func:`open_state` at
+    ``start`` and then :func:`next_open` period after period would give them, in one scan:
+    each period's opening (``start`` if open then) and closing (None when it lasts past the
+    ``horizon_days`` of its opening), and the warning of the days consulted."""
+    local, until = _local(start), _local(end)
+    scan = _Scan(expression, calendar)
+    scan.unknown = any(b <= local < e for b, e in scan.day(local.date()).unknown)
+    days = (until.date() - local.date()).days + horizon_days + 2
+    found: list[tuple[datetime, datetime | None]] = []
+    last_day = until.date()
+    never = date.max  # the scan looks ahead further than the answer relies on: the
+    for begin, finish in scan.periods(local.date() - _ONE_DAY, days, never):  # days it
+        if finish <= local:  # relies on are recorded afterwards
+            continue
+        opens = max(begin, local)
+        if opens > until:
+            break
+        horizon = datetime.combine(opens.date() + timedelta(days=horizon_days + 1), time())
+        closes = None if finish >= horizon else _aware(finish)
+        found.append((_aware(opens), closes))
+        if closes is None:
+            break
+        last_day = max(last_day, finish.date() if finish.time() else finish.date() - _ONE_DAY)
+    for offset in range((last_day - local.date()).days + 1):
+        scan.day(local.date() + timedelta(days=offset))
+    return found, scan.warning()
+
+
 def first_service_start(
     expression: str, at: datetime, need: timedelta, calendar: HolidayCalendar, latest: datetime
 ) -> datetime | None:

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from catalogue import service
 from catalogue.calendar import HolidayCalendar
-from catalogue.hours import first_service_start, next_open, open_state, today_hours
+from catalogue.hours import first_service_start, next_open, open_state, open_windows, today_hours
 from catalogue.models import SiteItem
 from catalogue.service import ItemCard, sites_handling
 from catalogue.site_grid import SiteGrid, smallest
@@ -595,29 +595,11 @@ class _Clock:
 
     def windows(self, expr: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         if expr not in self._windows:
-            opens: list[int] = []
-            closes: list[int] = []
-            at = self.start
-            for _ in range(64):
-                if at > self.end:
-                    break
-                state = open_state(expr, at, self.calendar)
-                if state.warning and state.warning not in self.warnings:
-                    self.warnings.append(state.warning)
-                if not state.is_open:
-                    following = next_open(expr, at, self.calendar)
-                    if following is None or following <= at:
-                        break
-                    at = following
-                    continue
-                opens.append(_ms(at))
-                closes.append(int(NEVER) if state.closes_at is None else _ms(state.closes_at))
-                if state.closes_at is None:
-                    break
-                following = next_open(expr, state.closes_at + timedelta(seconds=1), self.calendar)
-                if following is None:
-                    break
-                at = following
+            found, warning = open_windows(expr, self.start, self.end, self.calendar)
+            if warning and warning not in self.warnings:
+                self.warnings.append(warning)
+            opens = [_ms(o) for o, _ in found]
+            closes = [int(NEVER) if c is None else _ms(c) for _, c in found]
             self._windows[expr] = (np.array(opens, np.int64), np.array(closes, np.int64))
         return self._windows[expr]
 

@@ -17,6 +17,7 @@ from catalogue.hours import (
     day_hours,
     next_open,
     open_state,
+    open_windows,
     today_hours,
     validate_hours,
 )
@@ -281,3 +282,41 @@ def test_the_matching_clock_agrees_with_earliest_service(
             expected = -1 if walked is None else _ms(walked[0])
             assert found == expected, (hours, arrival)
             assert clock.first_ready(hours, _ms(arrival)) == expected, (hours, arrival)
+
+
+@pytest.mark.parametrize("hours", [*CLOCK_HOURS, "Mo-Fr 00:00-24:00", "Mo-Fr 09:00-17:00 unknown"])
+def test_open_windows_are_the_periods_open_state_and_next_open_give(
+    calendar: HolidayCalendar, hours: str
+) -> None:
+    starts = [at(date(2026, 9, 30), 16, 40), at(NATIONAL_DAY, 8), at(date(2026, 10, 9), 18)]
+    starts += [at(date(2026, 12, 4), 17, 20), at(date(2026, 12, 7), 3, 30)]
+    for start in starts:
+        end = start + timedelta(hours=26)
+        walked: list[tuple[datetime, datetime | None]] = []
+        moment: datetime | None = start
+        while moment is not None and moment <= end:
+            state = open_state(hours, moment, calendar)
+            if not state.is_open:
+                moment = next_open(hours, moment, calendar)
+                continue
+            walked.append((moment, state.closes_at))
+            if state.closes_at is None:
+                break
+            moment = next_open(hours, state.closes_at + timedelta(seconds=1), calendar)
+        windows, _ = open_windows(hours, start, end, calendar)
+        assert windows == walked, (hours, start)
+
+
+def test_open_windows_warn_about_the_years_the_answer_relies_on(calendar: HolidayCalendar) -> None:
+    hall = "Mo-Fr 09:00-17:00; PH off"
+    late_december = at(date(2026, 12, 28), 10)
+    _, warning = open_windows(hall, late_december, late_december + timedelta(hours=3), calendar)
+    assert warning is None  # 2027 is not loaded, but nothing here depends on it
+    _, warning = open_windows("24/7", late_december, late_december + timedelta(hours=3), calendar)
+    assert warning is None
+    new_year_eve = at(date(2026, 12, 31), 16)
+    next_evening = new_year_eve + timedelta(hours=26)
+    windows, warning = open_windows(hall, new_year_eve, next_evening, calendar)
+    # 1 January 2027 is a Friday: open by the weekends-only rule, which the answer says
+    assert [w[0].date() for w in windows] == [date(2026, 12, 31), date(2027, 1, 1)]
+    assert warning is not None and "2027" in warning
