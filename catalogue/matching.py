@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from catalogue import service
 from catalogue.calendar import HolidayCalendar
-from catalogue.hours import first_service_start, next_open, open_state, open_windows, today_hours
+from catalogue.hours import OpenPeriods, next_open, open_state, today_hours
 from catalogue.models import SiteItem
 from catalogue.service import ItemCard, sites_handling
 from catalogue.site_grid import SiteGrid, smallest
@@ -592,24 +592,26 @@ class _Clock:
     need_ms: int
     warnings: list[str]
     _windows: dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]] = field(default_factory=dict)
+    _periods: OpenPeriods = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._periods = OpenPeriods(self.calendar, self.start, self.end)
 
     def windows(self, expr: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         if expr not in self._windows:
-            found, warning = open_windows(expr, self.start, self.end, self.calendar)
+            found, warning = self._periods.windows(expr)
             if warning and warning not in self.warnings:
                 self.warnings.append(warning)
-            opens = [_ms(o) for o, _ in found]
-            closes = [int(NEVER) if c is None else _ms(c) for _, c in found]
+            opens = [o for o, _ in found]
+            closes = [int(NEVER) if c is None else c for _, c in found]
             self._windows[expr] = (np.array(opens, np.int64), np.array(closes, np.int64))
         return self._windows[expr]
 
     def first_ready(self, expr: str, arrive_ms: int) -> int:
         """``ready`` for one arrival (-1: none within the horizon), without walking all of
         the horizon's windows nor collecting warnings: a bound for sites not yet reached."""
-        start = first_service_start(expr, _moment(arrive_ms, self.start),
-                                    timedelta(milliseconds=self.need_ms), self.calendar,
-                                    self.end)  # fmt: skip
-        return -1 if start is None else _ms(start)
+        start = self._periods.first_start(expr, arrive_ms, self.need_ms)
+        return -1 if start is None else start
 
     def ready(
         self, expr: str, arrive_ms: NDArray[np.int64]

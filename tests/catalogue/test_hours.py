@@ -14,10 +14,10 @@ from catalogue.calendar import HolidayCalendar, load_calendar, seed_from_chinese
 from catalogue.errors import InvalidOpeningHours
 from catalogue.hours import (
     SHANGHAI,
+    OpenPeriods,
     day_hours,
     next_open,
     open_state,
-    open_windows,
     today_hours,
     validate_hours,
 )
@@ -303,20 +303,23 @@ def test_open_windows_are_the_periods_open_state_and_next_open_give(
             if state.closes_at is None:
                 break
             moment = next_open(hours, state.closes_at + timedelta(seconds=1), calendar)
-        windows, _ = open_windows(hours, start, end, calendar)
-        assert windows == walked, (hours, start)
+        windows, _ = OpenPeriods(calendar, start, end).windows(hours)
+        assert windows == [(ms(o), c and ms(c)) for o, c in walked], (hours, start)
 
 
 def test_open_windows_warn_about_the_years_the_answer_relies_on(calendar: HolidayCalendar) -> None:
     hall = "Mo-Fr 09:00-17:00; PH off"
     late_december = at(date(2026, 12, 28), 10)
-    _, warning = open_windows(hall, late_december, late_december + timedelta(hours=3), calendar)
-    assert warning is None  # 2027 is not loaded, but nothing here depends on it
-    _, warning = open_windows("24/7", late_december, late_december + timedelta(hours=3), calendar)
-    assert warning is None
+    three_hours = OpenPeriods(calendar, late_december, late_december + timedelta(hours=3))
+    assert three_hours.windows(hall)[1] is None  # 2027 is not loaded, but nothing needs it
+    assert three_hours.windows("24/7")[1] is None
     new_year_eve = at(date(2026, 12, 31), 16)
-    next_evening = new_year_eve + timedelta(hours=26)
-    windows, warning = open_windows(hall, new_year_eve, next_evening, calendar)
+    next_evening = OpenPeriods(calendar, new_year_eve, new_year_eve + timedelta(hours=26))
+    windows, warning = next_evening.windows(hall)
     # 1 January 2027 is a Friday: open by the weekends-only rule, which the answer says
-    assert [w[0].date() for w in windows] == [date(2026, 12, 31), date(2027, 1, 1)]
+    assert [o for o, _ in windows] == [ms(new_year_eve), ms(at(date(2027, 1, 1), 9))]
     assert warning is not None and "2027" in warning
+
+
+def ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
