@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import opening_hours
@@ -238,6 +239,30 @@ def uncovered_warning(years: list[int]) -> str:
     )
 
 
+Moment = TypeVar("Moment", datetime, int)
+
+
+def _merged(
+    days: Iterable[tuple[Moment, Iterable[tuple[Moment, Moment]]]],
+) -> Iterator[tuple[Moment, Moment]]:
+    """Open periods from each day's end and open intervals, in order, touching ones merged
+    (a period is given once the day after it shows it does not go on)."""
+    current: tuple[Moment, Moment] | None = None
+    for day_end, intervals in days:
+        for begin, end in intervals:
+            if current is not None and begin <= current[1]:
+                current = (current[0], max(current[1], end))
+                continue
+            if current is not None:
+                yield current
+            current = (begin, end)
+        if current is not None and current[1] < day_end:
+            yield current
+            current = None
+    if current is not None:
+        yield current
+
+
 class _Scan:
     """Walks the open periods day by day, remembering what it consulted (for warnings)."""
 
@@ -261,21 +286,14 @@ class _Scan:
 
     def periods(self, first: date, days: int, record_from: date) -> Iterator[Interval]:
         """Open periods over ``days`` days from ``first``, touching intervals merged."""
-        current: Interval | None = None
-        for offset in range(days):
-            day = first + timedelta(days=offset)
-            for begin, end in self.day(day, record=day >= record_from).intervals:
-                if current is not None and begin <= current[1]:
-                    current = (current[0], max(current[1], end))
-                    continue
-                if current is not None:
-                    yield current
-                current = (begin, end)
-            if current is not None and current[1] < datetime.combine(day, time()) + _ONE_DAY:
-                yield current
-                current = None
-        if current is not None:
-            yield current
+        each_day = (first + timedelta(days=offset) for offset in range(days))
+        return _merged(
+            (
+                datetime.combine(day, time()) + _ONE_DAY,
+                self.day(day, record=day >= record_from).intervals,
+            )
+            for day in each_day
+        )
 
     def warning(self) -> str | None:
         texts = sorted(self.notes)
@@ -368,23 +386,12 @@ class OpenPeriods:
 
     def _periods(self, expression: str, days: int) -> Iterator[tuple[int, int]]:
         """:meth:`_Scan.periods` from the day before ``start``, in milliseconds."""
-        current: tuple[int, int] | None = None
-        day_end = _local_ms(datetime.combine(self.first, time()))
-        for offset in range(days):
-            day = self.first + offset * _ONE_DAY
-            day_end += 86_400_000
-            for begin, end in _day_ms(expression, day, self._kind(offset)):
-                if current is not None and begin <= current[1]:
-                    current = (current[0], max(current[1], end))
-                    continue
-                if current is not None:
-                    yield current
-                current = (begin, end)
-            if current is not None and current[1] < day_end:
-                yield current
-                current = None
-        if current is not None:
-            yield current
+        midnight = _local_ms(datetime.combine(self.first, time()))
+        return _merged(
+            (midnight + (offset + 1) * 86_400_000,
+             _day_ms(expression, self.first + offset * _ONE_DAY, self._kind(offset)))
+            for offset in range(days)
+        )  # fmt: skip
 
     def windows(self, expression: str) -> tuple[list[tuple[int, int | None]], str | None]:
         """The open periods from ``start`` that begin by ``end``, as :func:`open_state` at
