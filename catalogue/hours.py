@@ -117,10 +117,49 @@ class _DayEval:
     intervals: tuple[Interval, ...]  # open, naive local times, clipped to the day
     unknown: tuple[Interval, ...]  # state "unknown" (e.g. ``Mo-Fr 09:00-17:00 unknown``)
     note: str | None
+    unknown_comments: tuple[str, ...] = ()  # what the unknown rules say (``"电话预约"``)
 
 
 def _build(expression: str) -> OpeningHours:
+    unknown = _comment_rules_unknown(expression)
+    if unknown != expression:
+        try:
+            return _parser(unknown)
+        except _PARSER_ERRORS:
+            pass  # the expression as written, and its parser message if it is invalid
+    return _parser(expression)
+
+
+def _parser(expression: str) -> OpeningHours:
     return OpeningHours(expression, country=None, auto_country=False, auto_timezone=False)
+
+
+_RULE_SEPARATOR = re.compile(r"(;|\|\|)")
+_MODIFIER_OR_TIME = re.compile(
+    r"\b(open|closed|off|unknown|sunrise|sunset|dawn|dusk)\b|\d:\d\d|24/7"
+)
+
+
+def _comment_rules_unknown(expression: str) -> str:
+    """A rule of days and a comment only (``Sa "预约"``, ``|| "电话预约"``) made ``unknown``.
+
+    The parser reads it as open around the clock; in OSM a comment without a state makes
+    the state unknown (by appointment, call first), which is what such a rule says. Rules
+    with times (``Mo-Fr 09:00-17:00 "窗口"``) keep the parser's reading: open, with a note.
+    """
+    rules: list[str] = [""]
+    for part in _QUOTED.split(expression):
+        if part.startswith('"'):
+            rules[-1] += part
+            continue
+        pieces = _RULE_SEPARATOR.split(part)
+        rules[-1] += pieces[0]
+        rules += pieces[1:]  # separators and the rules after them, alternately
+    for i, rule in enumerate(rules):
+        plain = _QUOTED.sub("", rule)
+        if i % 2 == 0 and '"' in rule and not _MODIFIER_OR_TIME.search(plain):
+            rules[i] = rule.replace('"', 'unknown "', 1)
+    return "".join(rules)
 
 
 @lru_cache(maxsize=4096)
@@ -212,11 +251,15 @@ def _evaluate_day(expression: str, day: date, kind: _DayKind) -> _DayEval:
     start = datetime.combine(reference, time())
     shift = datetime.combine(day, time()) - start
     found: dict[State, list[Interval]] = {State.OPEN: [], State.UNKNOWN: []}
-    for begin, end, state, _comment in parsed.intervals(start, start + _ONE_DAY):
+    comments: list[str] = []
+    for begin, end, state, comment in parsed.intervals(start, start + _ONE_DAY):
         begin, end = max(begin, start), min(end, start + _ONE_DAY)
         if state in found and begin < end:
             found[state].append((begin + shift, end + shift))
-    return _DayEval(tuple(found[State.OPEN]), tuple(found[State.UNKNOWN]), note)
+            if state == State.UNKNOWN and comment and comment not in comments:
+                comments.append(comment)
+    opened, unknown = tuple(found[State.OPEN]), tuple(found[State.UNKNOWN])
+    return _DayEval(opened, unknown, note, tuple(comments))
 
 
 def _local(at: datetime) -> datetime:
@@ -454,8 +497,12 @@ def day_hours(expression: str, day: date, calendar: HolidayCalendar) -> DayHours
     working, holiday_name, covered = calendar.day_type(day)
     if evaluated.intervals:
         text = ", ".join(f"{_clock(b, day)}–{_clock(e, day)}" for b, e in evaluated.intervals)
+    elif evaluated.unknown:
+        text = "时间未定 hours not fixed"
     else:
         text = "休息 closed"
+    if evaluated.unknown_comments:
+        text += f"（{'；'.join(evaluated.unknown_comments)}）"
     if holiday_name:
         text += f" ({holiday_name})"
     elif kind is _DayKind.makeup:

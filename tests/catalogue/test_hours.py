@@ -323,3 +323,29 @@ def test_open_windows_warn_about_the_years_the_answer_relies_on(calendar: Holida
 
 def ms(moment: datetime) -> int:
     return round(moment.timestamp() * 1000)
+
+
+NOT_FIXED = "时间未定 hours not fixed"
+
+
+@pytest.mark.parametrize(
+    ("hours", "day", "expected"),
+    [
+        # a rule of days and a comment only: by appointment, not open around the clock
+        ('Tu-Th 09:00-17:00 || "电话预约"', date(2026, 12, 7), f"{NOT_FIXED}（电话预约）"),
+        ('Mo-Fr 09:00-17:00; Sa "预约"', date(2026, 12, 12), f"{NOT_FIXED}（预约）"),
+        ('Mo-Fr 09:00-17:00; Sa "预约"', date(2026, 12, 7), "09:00–17:00"),
+        # a comment beside times keeps them open
+        ('Mo-Fr 09:00-17:00 "综合窗口"', date(2026, 12, 7), "09:00–17:00"),
+    ],
+)
+def test_a_comment_without_times_makes_the_day_unknown_not_open(
+    calendar: HolidayCalendar, hours: str, day: date, expected: str
+) -> None:
+    assert today_hours(hours, day, calendar) == expected
+    late_evening = open_state(hours, at(day, 23), calendar)
+    assert not late_evening.is_open
+    noon = open_state(hours, at(day, 12), calendar)
+    assert noon.is_open == expected.startswith("09:00")
+    if not noon.is_open:
+        assert noon.warning is not None and "unknown" in noon.warning
