@@ -15,6 +15,8 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from routing.kernels import ring_cells
+
 SITES_PER_CELL = 8
 """Cells of :class:`SiteGrid` are sized for this many sites each, were they spread evenly
 over their extent: the nearest few dozen then lie in a few rings of cells."""
@@ -123,17 +125,13 @@ def _rings_until(
     can be as near as the ``count``-th gathered; sorted."""
     last = max(abs(cx), abs(nx - 1 - cx), abs(cy), abs(ny - 1 - cy))
     gathered = np.empty(len(positions), dtype=np.int64)
+    cells = np.empty(8 * last + 1, dtype=np.int64)
     n = 0
     for r in range(last + 1):
-        for gy in range(max(cy - r, 0), min(cy + r, ny - 1) + 1):
-            whole_row = r == 0 or gy == cy - r or gy == cy + r
-            step = 1 if whole_row else 2 * r  # the ring's sides: only its two end columns
-            for gx in range(cx - r, cx + r + 1, step):
-                if 0 <= gx < nx:
-                    cell = gy * nx + gx
-                    for i in range(start[cell], start[cell + 1]):
-                        gathered[n] = positions[i]
-                        n += 1
+        for k in range(ring_cells(cx, cy, r, nx, ny, cells)):
+            for i in range(start[cells[k]], start[cells[k] + 1]):
+                gathered[n] = positions[i]
+                n += 1
         if n < count or r == last:
             continue
         squared = np.empty(n, dtype=np.float64)

@@ -300,6 +300,20 @@ def build_grid(
     return start, items
 
 
+@numba.njit(cache=_CACHE, inline="always")
+def ring_cells(cx: int, cy: int, ring: int, nx: int, ny: int, out: NDArray[np.int64]) -> int:
+    """The cells of an ``nx`` × ``ny`` grid at Chebyshev distance ``ring`` of cell (cx, cy),
+    which may lie outside the grid, written to ``out`` (room for ``8 ring + 1``); their count."""
+    k = 0
+    for gy in range(max(cy - ring, 0), min(cy + ring, ny - 1) + 1):
+        whole_row = ring == 0 or gy == cy - ring or gy == cy + ring
+        for gx in range(cx - ring, cx + ring + 1, 1 if whole_row else 2 * ring):
+            if 0 <= gx < nx:
+                out[k] = gy * nx + gx
+                k += 1
+    return k
+
+
 @numba.njit(cache=_CACHE)
 def nearest_segment(
     px: NDArray[np.float64],
@@ -332,6 +346,7 @@ def nearest_segment(
     frac = np.zeros(m)
     dist = np.full(m, np.inf)
     max_ring = int(radius_m // cell_m) + 1
+    cells = np.empty(8 * max_ring + 1, dtype=np.int64)
     for q in range(m):
         qx, qy = px[q], py[q]
         cx = int((qx - x0) // cell_m)
@@ -343,39 +358,31 @@ def nearest_segment(
         for ring in range(max_ring + 1):
             if found >= 0 and (ring - 1) * cell_m > np.sqrt(best):
                 break
-            for gy in range(cy - ring, cy + ring + 1):
-                if gy < 0 or gy >= ny:
-                    continue
-                step = 1 if gy in (cy - ring, cy + ring) else 2 * ring
-                if step == 0:
-                    step = 1
-                for gx in range(cx - ring, cx + ring + 1, step):
-                    if gx < 0 or gx >= nx:
+            for k in range(ring_cells(cx, cy, ring, nx, ny, cells)):
+                c = cells[k]
+                for j in range(start[c], start[c + 1]):
+                    p = items[j]
+                    if not (piece_mask[p] & mode_bit):
                         continue
-                    c = gy * nx + gx
-                    for j in range(start[c], start[c + 1]):
-                        p = items[j]
-                        if not (piece_mask[p] & mode_bit):
-                            continue
-                        for i in range(piece_offsets[p], piece_offsets[p + 1] - 1):
-                            ax_e7, ay_e7 = vertex(geom, p, i)
-                            bx_e7, by_e7 = vertex(geom, p, i + 1)
-                            ax = _local(ax_e7, ox, sx)
-                            ay = _local(ay_e7, oy, sy)
-                            dx = _local(bx_e7, ox, sx) - ax
-                            dy = _local(by_e7, oy, sy) - ay
-                            ll = dx * dx + dy * dy
-                            t = 0.0
-                            if ll > 0:
-                                t = ((qx - ax) * dx + (qy - ay) * dy) / ll
-                                t = min(1.0, max(0.0, t))
-                            ex, ey = ax + t * dx - qx, ay + t * dy - qy
-                            d2 = ex * ex + ey * ey
-                            if d2 < best or (d2 == best and found >= 0 and i < found):
-                                best = d2
-                                found = i
-                                found_piece = p
-                                best_t = t
+                    for i in range(piece_offsets[p], piece_offsets[p + 1] - 1):
+                        ax_e7, ay_e7 = vertex(geom, p, i)
+                        bx_e7, by_e7 = vertex(geom, p, i + 1)
+                        ax = _local(ax_e7, ox, sx)
+                        ay = _local(ay_e7, oy, sy)
+                        dx = _local(bx_e7, ox, sx) - ax
+                        dy = _local(by_e7, oy, sy) - ay
+                        ll = dx * dx + dy * dy
+                        t = 0.0
+                        if ll > 0:
+                            t = ((qx - ax) * dx + (qy - ay) * dy) / ll
+                            t = min(1.0, max(0.0, t))
+                        ex, ey = ax + t * dx - qx, ay + t * dy - qy
+                        d2 = ex * ex + ey * ey
+                        if d2 < best or (d2 == best and found >= 0 and i < found):
+                            best = d2
+                            found = i
+                            found_piece = p
+                            best_t = t
         if found >= 0:
             piece[q] = found_piece
             seg[q] = found
