@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -199,8 +199,15 @@ def _settle_holiday_days(expression: str, holiday_weekday: int | None) -> str:
             return _WEEKDAY_TOKENS[holiday_weekday]
         return _NO_DAY
 
+    return _outside_comments(_HOLIDAY_AND_DAYS, settle, expression)
+
+
+def _outside_comments(
+    pattern: re.Pattern[str], replacement: str | Callable[[re.Match[str]], str], expression: str
+) -> str:
+    """``pattern.sub(replacement, …)`` on the expression except its quoted comments."""
     parts = _QUOTED.split(expression)
-    return "".join(p if p.startswith('"') else _HOLIDAY_AND_DAYS.sub(settle, p) for p in parts)
+    return "".join(p if p.startswith('"') else pattern.sub(replacement, p) for p in parts)
 
 
 def _parsed_variant(expression: str, rewritten: str) -> tuple[OpeningHours, str | None]:
@@ -222,9 +229,8 @@ def _ordinary_variant(expression: str) -> tuple[OpeningHours, str | None]:
 @lru_cache(maxsize=4096)
 def _holiday_variant(expression: str, weekday: int) -> tuple[OpeningHours, str | None]:
     """The expression as the parser must see it on a public holiday falling on ``weekday``."""
-    token = _WEEKDAY_TOKENS[weekday]
-    parts = _QUOTED.split(_settle_holiday_days(expression, weekday))
-    rewritten = "".join(p if p.startswith('"') else _PH.sub(token, p) for p in parts)
+    settled = _settle_holiday_days(expression, weekday)
+    rewritten = _outside_comments(_PH, _WEEKDAY_TOKENS[weekday], settled)
     return _parsed_variant(expression, rewritten)
 
 
@@ -396,6 +402,11 @@ def _local_ms(local: datetime) -> int:
     return (local - _EPOCH_LOCAL) // timedelta(milliseconds=1)
 
 
+def _local_day(ms: int) -> date:
+    """The Shanghai date of an epoch-milliseconds moment."""
+    return (_EPOCH_LOCAL + timedelta(milliseconds=ms)).date()
+
+
 @lru_cache(maxsize=65536)
 def _day_ms(expression: str, day: date, kind: _DayKind) -> tuple[tuple[int, int], ...]:
     """:func:`_evaluate_day`'s open intervals in epoch milliseconds."""
@@ -452,7 +463,7 @@ class OpenPeriods:
             opens = max(begin, self.start_ms)
             if opens > self.until_ms:
                 break
-            opening_day = (_EPOCH_LOCAL + timedelta(milliseconds=opens)).date()
+            opening_day = _local_day(opens)
             horizon = datetime.combine(opening_day + timedelta(days=self.horizon_days + 1), time())
             closes = None if finish >= _local_ms(horizon) else finish
             found.append((opens, closes))
@@ -464,7 +475,7 @@ class OpenPeriods:
     def _warning(self, expression: str, last_ms: int) -> str | None:
         scan = _Scan(expression, self.calendar)
         scan.unknown = any(b <= self.local < e for b, e in scan.day(self.local.date()).unknown)
-        last_day = (_EPOCH_LOCAL + timedelta(milliseconds=last_ms)).date()
+        last_day = _local_day(last_ms)
         for offset in range((last_day - self.local.date()).days + 1):
             scan.day(self.local.date() + offset * _ONE_DAY)
         return scan.warning()
@@ -472,7 +483,7 @@ class OpenPeriods:
     def first_start(self, expression: str, at_ms: int, need_ms: int) -> int | None:
         """The first moment from ``at_ms`` (not after ``end``) with ``need_ms`` of open time
         ahead, or None. Collects no warnings: for bounds and quick checks."""
-        at_day = (_EPOCH_LOCAL + timedelta(milliseconds=at_ms)).date()
+        at_day = _local_day(at_ms)
         # through the day after ``end``: a period cut short by the scan's end still lasts
         # a day past ``end``, longer than any service
         days = (max(self.until.date(), at_day) - self.first).days + 2
