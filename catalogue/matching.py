@@ -748,25 +748,20 @@ def _unbeaten(index: SiteIndex, handling: NDArray[np.int64], found_exprs: NDArra
 
 def _cannot_stop_early(index: SiteIndex, handling: NDArray[np.int64], clock: _Clock,
                        request: MatchRequest) -> bool:  # fmt: skip
-    """Whether no round of :func:`_search` before the last can stop for having served ``k``
-    sites no later than the last arrival, and no opening-hours warning is at stake.
+    """Whether fewer than ``k`` handling sites open at all within the horizon, and no
+    opening-hours warning is at stake.
 
-    That is so when fewer than ``k`` handling sites open at all within the horizon, or
-    when none opens before the latest possible arrival (service never starts before the
-    site's first opening). Then :func:`_search` may go straight to its last round: a round
-    that stops for having found every site within reach has found what the last round
-    finds, so the answer is the same (only the order in which warnings are met could
-    differ, hence the condition on warnings).
+    Then no round of :func:`_search` can stop for having served ``k`` sites, only for
+    having found every site that could serve, which the last round finds too: the search
+    may go straight to it, with the same answer (only the order in which warnings are met
+    could differ, hence the condition on warnings).
     """
     probe = _Clock(clock.calendar, clock.start, clock.end, clock.need_ms, [])
     counts = np.bincount(index.expr_ids[handling], minlength=len(index.exprs)).tolist()
     opens = {e: probe.windows(index.exprs[e])[0] for e, n in enumerate(counts) if n}
     if probe.warnings:
         return False
-    servable = sum(counts[e] for e, o in opens.items() if len(o))
-    first_open = min((int(o[0]) for o in opens.values() if len(o)), default=int(NEVER))
-    latest_arrival = _ms(clock.start) + round(request.max_minutes * 60_000)
-    if servable >= request.k and first_open <= latest_arrival:
+    if sum(counts[e] for e, o in opens.items() if len(o)) >= request.k:
         return False
     for expr, windows in probe._windows.items():  # the same windows: no need to walk them again
         clock._windows.setdefault(expr, windows)
