@@ -459,14 +459,9 @@ def in_process(url: str, batch: list[Query], warm: list[Query]) -> tuple[list[fl
     with Session(engine) as session:
         calendar = load_calendar(session)
         for query in warm:
-            item = session.get(Item, query.item)
-            assert item is not None
-            request = MatchRequest(query.origin, query.at, query.mode)
-            match_item(session, holder, calendar, item, request)
+            match_item(session, holder, calendar, *_asked(session, query))
         for query in batch:
-            item = session.get(Item, query.item)
-            assert item is not None
-            request = MatchRequest(query.origin, query.at, query.mode)
+            item, request = _asked(session, query)
             start = time.perf_counter()
             match_item(session, holder, calendar, item, request)
             ours.append((time.perf_counter() - start) * 1000)
@@ -475,6 +470,12 @@ def in_process(url: str, batch: list[Query], warm: list[Query]) -> tuple[list[fl
             baseline.append((time.perf_counter() - start) * 1000)
     engine.dispose()
     return ours, baseline
+
+
+def _asked(session: Session, query: Query) -> tuple[Item, MatchRequest]:
+    item = session.get(Item, query.item)
+    assert item is not None
+    return item, MatchRequest(query.origin, query.at, query.mode)
 
 
 def _route_each(session: Session, holder: EngineHolder, item: Item, request: MatchRequest) -> None:
